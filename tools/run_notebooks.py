@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(path):
     notebook = nbformat.read(path, as_version=4)
+    # record_timing=False keeps execution timestamps out of the stored notebook (and out of diffs).
     client = NotebookClient(notebook, timeout=900, kernel_name="python3", store_widget_state=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+                            record_timing=False, resources={"metadata": {"path": str(path.parent)}})
     start = time.time()
     client.execute()
     nbformat.write(notebook, path)
