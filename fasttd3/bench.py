@@ -48,7 +48,7 @@ def filled_state(trainer, config, obs_dim, action_dim):
 
 
 def update_speed(config, obs_dim=17, action_dim=6, calls=10):
-    """Updates per second, fused and one call per update, and the fused update's FLOPs."""
+    """Updates per second, fused and one call per update, and the FLOPs of one update."""
     fused = Trainer(config, obs_dim, action_dim)
     single = Trainer(dataclasses.replace(config, num_updates=1), obs_dim, action_dim)
     results = {}

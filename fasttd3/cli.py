@@ -163,10 +163,15 @@ def atomic_write(path, data):
     os.replace(tmp, path)  # readers see the old file or the new one, never half of one
 
 
+def checkpoint_contents(state):
+    """The parts of a TrainState a checkpoint keeps (everything but the replay buffer)."""
+    return {"agent": state.agent, "normalizer": state.normalizer, "noise_scales": state.noise_scales,
+            "key": jax.random.key_data(state.key)}
+
+
 def save_checkpoint(path, state, step, config):
     payload = {"step": step, "config": json.dumps(dataclasses.asdict(config), sort_keys=True),
-               "agent": state.agent, "normalizer": state.normalizer, "noise_scales": state.noise_scales,
-               "key": jax.random.key_data(state.key)}
+               **checkpoint_contents(state)}
     atomic_write(path, flax.serialization.msgpack_serialize(flax.serialization.to_state_dict(payload)))
 
 
@@ -189,8 +194,7 @@ def load_checkpoint(path, template, config):
         raise ConfigError(f"--resume: the checkpoint was made with different settings ({', '.join(changed)}); "
                           "resume with the flags of the original run")
     try:
-        payload = {"agent": template.agent, "normalizer": template.normalizer,
-                   "noise_scales": template.noise_scales, "key": jax.random.key_data(template.key)}
+        payload = checkpoint_contents(template)
         restored = flax.serialization.from_state_dict(payload, {k: raw[k] for k in payload})
     except Exception:
         raise ConfigError(f"--resume: {path} does not match this run's networks") from None
