@@ -80,3 +80,13 @@ def test_widget_state_is_saved_where_widgets_are_shown():
         if shows_widget:
             state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
             assert state.get("state"), f"{path.name} shows widgets but stores no widget state"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_figure_has_alt_text(path):
+    """myst-nb writes a cell's `mystnb.image.alt` metadata onto the rendered <img>; without it the
+    alt text is the image's file name."""
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] == "code" and any("image/png" in o.get("data", {}) for o in cell["outputs"]):
+            alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+            assert len(alt.split()) >= 5, f"figure cell without alt text: {''.join(cell['source'])[:80]!r}"
