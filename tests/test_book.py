@@ -82,6 +82,25 @@ def test_widget_state_is_saved_where_widgets_are_shown():
             assert state.get("state"), f"{path.name} shows widgets but stores no widget state"
 
 
+CORE_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_widgets_are_core_and_paired_with_a_static_figure(path):
+    """Colab runs ipywidgets 7 (core widgets only), and a static page cannot run a widget's Python
+    callback: each widget follows a cell that draws the same figure statically."""
+    notebook = load(path)
+    state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    modules = {model["model_module"] for model in state.get("state", {}).values()}
+    assert modules <= CORE_WIDGET_MODULES, f"non-core widget modules: {modules - CORE_WIDGET_MODULES}"
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(code):
+        if any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell["outputs"]):
+            earlier = code[max(0, i - 2):i]
+            assert any("image/png" in o.get("data", {}) for c in earlier for o in c["outputs"]), \
+                f"the widget in {''.join(cell['source'])[:60]!r} has no static figure just before it"
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_every_figure_has_alt_text(path):
     """myst-nb writes a cell's `mystnb.image.alt` metadata onto the rendered <img>; without it the
