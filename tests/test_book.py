@@ -44,6 +44,8 @@ def test_chapter_opens_with_the_colab_cell_for_this_repository(path):
     assert 'if "google.colab" in sys.modules:' in source
     assert f"git+{CONFIG['repository']['url']}" in source
     assert "requirements.txt" not in source  # it would break Colab's own packages
+    mujoco = re.search(r'"(mujoco[^"]*)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert f'"{mujoco}"' in source, f"the Colab cell should install {mujoco}, as pyproject.toml asks"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
