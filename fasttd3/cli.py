@@ -3,108 +3,247 @@
 
 import argparse
 import contextlib
-import csv
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
 import typing
+import warnings
 from pathlib import Path
 
-import flax.serialization
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fasttd3.training import Config, Trainer, evaluate, make_envs, rescale_action, true_next_obs
+from fasttd3.run import (
+    Checkpoint,
+    RunError,
+    all_finite,
+    interval_means,
+    load_checkpoint,
+    read_rows,
+    save_checkpoint,
+    set_vector_env_state,
+    vector_env_state,
+    write_rows,
+    atomic_write,
+)
+from fasttd3.tasks import resolve_config, support_warning
+from fasttd3.training import (
+    Config,
+    Trainer,
+    evaluate,
+    make_envs,
+    make_transition,
+    rescale_action,
+    zero_metric_sums,
+)
 
-HELP = {
-    "env": "Gymnasium environment id with a continuous (Box) action space",
-    "seed": "random seed (an integer) for networks, noise, replay sampling and environments",
-    "max_timesteps": "total environment steps, summed over all parallel environments",
-    "start_timesteps": "environment steps of uniformly random actions before learning starts",
-    "batch_size": "transitions per gradient update (split evenly across the environments' rings)",
-    "num_envs": "parallel environments (gym.make_vec)",
-    "num_updates": "gradient updates per vectorized environment step",
-    "distributional": "C51 distributional critic (--no-distributional: TD3's scalar critic)",
-    "num_atoms": "atoms of the categorical value distribution",
-    "v_min": "smallest value of the distribution's support",
-    "v_max": "largest value of the distribution's support",
-    "normalize_obs": "running observation normalization (--no-normalize_obs to turn off)",
-    "lr_schedule": "learning-rate schedule over training: linear, cosine or None (constant)",
-    "hidden_dim": "width of the first hidden layer; layers shrink as w, w/2, w/4",
-    "critic_hidden_dim": "critic's first-layer width if different from --hidden_dim (FastTD3: 1024)",
-    "discount": "discount factor gamma, in (0, 1]",
-    "tau": "Polyak rate of the target networks, in (0, 1] (FastTD3 uses 0.1)",
-    "policy_noise": "std of the target policy smoothing noise",
-    "noise_clip": "clip of the target policy smoothing noise",
-    "policy_freq": "update the actor every policy_freq-th gradient update",
-    "actor_lr": "actor learning rate",
-    "critic_lr": "critic learning rate",
-    "weight_decay": "AdamW decoupled weight decay (0 gives Adam)",
-    "use_cdq": "clipped double Q: train on the smaller of the two critics' targets",
-    "use_target_actor": "TD3's target actor, with targets moved only on delayed steps (FastTD3: off)",
-    "n_step": "n-step returns (never crossing an episode boundary)",
-    "buffer_size": "replay capacity in transitions, shared evenly by the environments",
-    "std_min": "smallest per-environment exploration noise std (FastTD3)",
-    "std_max": "largest per-environment exploration noise std (FastTD3)",
-    "expl_noise": "fixed exploration noise std for every environment (TD3: 0.1); default: FastTD3's U[std_min, std_max]",
-    "vectorization_mode": "sync (one process) or async (one subprocess per environment)",
-    "eval_freq": "environment steps between evaluations",
-    "eval_episodes": "episodes per evaluation (deterministic policy)",
-    "save_freq": "environment steps between checkpoints (0: only at the end)",
-    "run_name": "name of the run's folders in results/ and models/ (default ENV__seedSEED)",
-    "results_dir": "where metrics.csv and config.json go",
-    "models_dir": "where checkpoints go",
-    "resume": "continue the run named --run_name from its checkpoint",
+# The flags in the groups `--help` shows them in; each with its help and where its
+# default comes from (td3-jax: the command line our users know; FastTD3; TD3).
+FLAGS = {
+    "task and run": {
+        "env": ("Gymnasium task with a continuous (Box) action space", "td3-jax"),
+        "seed": ("random seed for networks, noise, replay sampling, envs", "td3-jax"),
+        "max_timesteps": ("total env steps, summed over the parallel envs", "td3-jax"),
+        "start_timesteps": ("env steps of uniformly random actions first", "td3-jax"),
+        "run_name": ("folder name in results/ and models/ (ENV__seedSEED)", "td3-jax"),
+        "resume": ("continue the run named --run_name from its checkpoint", "td3-jax"),
+    },
+    "algorithm": {
+        "distributional": ("C51 critic (--no-distributional: TD3's scalar)", "td3-jax"),
+        "num_atoms": ("atoms of the categorical value distribution", "td3-jax"),
+        "v_min": ("smallest value of the support (None: per task)", "task table"),
+        "v_max": ("largest value of the support (None: per task)", "task table"),
+        "discount": ("discount factor gamma, in (0, 1]", "td3-jax"),
+        "n_step": ("n-step returns (never crossing an episode's end)", "FastTD3"),
+        "tau": ("Polyak rate of the target networks, in (0, 1]", "td3-jax"),
+        "policy_noise": ("std of the target policy smoothing noise", "td3-jax"),
+        "noise_clip": ("clip of the target policy smoothing noise", "td3-jax"),
+        "policy_freq": ("update the actor every policy_freq-th update", "td3-jax"),
+        "use_cdq": ("clipped double Q: the smaller critic's target", "FastTD3"),
+        "use_target_actor": ("TD3's target actor (FastTD3: off)", "FastTD3"),
+        "normalize_obs": ("running observation normalization", "td3-jax"),
+        "actor_lr": ("actor learning rate", "td3-jax"),
+        "critic_lr": ("critic learning rate", "td3-jax"),
+        "weight_decay": ("AdamW decoupled weight decay (0: Adam)", "FastTD3"),
+        "lr_schedule": ("learning-rate schedule: linear, cosine or None", "td3-jax"),
+    },
+    "scale": {
+        "num_envs": ("parallel environments (gym.make_vec)", "td3-jax"),
+        "num_updates": ("gradient updates per vector step", "td3-jax"),
+        "batch_size": ("transitions per update, split evenly over the envs", "td3-jax"),
+        "buffer_size": ("replay capacity in transitions, over all envs", "TD3"),
+        "vectorization_mode": ("sync (one process) or async (a process per env)", "gym"),
+    },
+    "networks": {
+        "hidden_dim": ("first hidden width; layers shrink as w, w/2, w/4", "td3-jax"),
+        "critic_hidden_dim": ("critic's first width if not --hidden_dim", "FastTD3"),
+    },
+    "exploration": {
+        "std_min": ("smallest per-environment exploration noise std", "FastTD3"),
+        "std_max": ("largest per-environment exploration noise std", "FastTD3"),
+        "expl_noise": ("one fixed noise std for all envs (TD3: 0.1)", "FastTD3"),
+    },
+    "logging and checkpoints": {
+        "eval_freq": ("env steps between evaluations", "TD3"),
+        "eval_episodes": ("episodes per evaluation (deterministic policy)", "TD3"),
+        "save_freq": ("env steps between checkpoints (0: only at the end)", "ours"),
+        "results_dir": ("where metrics.csv and config.json go", "ours"),
+        "models_dir": ("where checkpoints go", "ours"),
+    },
 }
+HELP = {name: text for group in FLAGS.values() for name, (text, _) in group.items()}
 
 
 class ConfigError(ValueError):
     """A bad flag: the message names it and says what is allowed."""
 
 
-def validate(config):
-    """Check every flag before anything runs or is written."""
-    positive = ["batch_size", "num_envs", "hidden_dim", "policy_freq", "num_updates", "n_step", "num_atoms",
-                "eval_episodes", "eval_freq", "buffer_size", "max_timesteps"]
-    for name in positive:
+def check_numbers(config):
+    """Types and ranges of every numeric flag; no environment needed."""
+    positive_ints = [
+        "batch_size", "num_envs", "hidden_dim", "policy_freq", "num_updates", "n_step",
+        "num_atoms", "eval_episodes", "eval_freq", "buffer_size", "max_timesteps",
+    ]  # fmt: skip
+    for name in positive_ints:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"--{name} must be a positive integer, got {value!r}")
+    for name in ["save_freq", "start_timesteps", "seed"]:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"--{name} must be 0 or a positive integer, got {value!r}")
+    floats = {  # name: (smallest allowed, is the smallest itself allowed)
+        "actor_lr": (0.0, False), "critic_lr": (0.0, False), "weight_decay": (0.0, True),
+        "policy_noise": (0.0, True), "noise_clip": (0.0, True), "std_min": (0.0, True),
+        "std_max": (0.0, True), "expl_noise": (0.0, True), "tau": (0.0, False),
+        "discount": (0.0, False), "v_min": (-math.inf, True), "v_max": (-math.inf, True),
+    }  # fmt: skip
+    for name, (low, inclusive) in floats.items():
+        value = getattr(config, name)
+        if value is None and name in ("expl_noise", "v_min", "v_max"):
+            continue  # unset: FastTD3's per-env noise; the per-task support
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not is_number or not math.isfinite(value):
+            raise ConfigError(f"--{name} must be a finite number, got {value!r}")
+        if value < low or (value == low and not inclusive):
+            allowed = "0 or more" if inclusive else "positive"
+            raise ConfigError(f"--{name} must be {allowed}, got {value!r}")
+    for name in ["tau", "discount"]:
+        if getattr(config, name) > 1:
+            raise ConfigError(f"--{name} must be in (0, 1], got {getattr(config, name)}")
     if config.num_atoms < 2:
         raise ConfigError(f"--num_atoms must be at least 2, got {config.num_atoms}")
-    if not config.v_min < config.v_max:
-        raise ConfigError(f"--v_min must be smaller than --v_max, got {config.v_min} and {config.v_max}")
-    for name in ["tau", "discount"]:
-        if not 0 < getattr(config, name) <= 1:
-            raise ConfigError(f"--{name} must be in (0, 1], got {getattr(config, name)}")
-    if config.lr_schedule not in (None, "linear", "cosine"):
-        raise ConfigError(f"--lr_schedule must be linear, cosine or None, got {config.lr_schedule!r}")
-    if config.vectorization_mode not in ("sync", "async"):
-        raise ConfigError(f"--vectorization_mode must be sync or async, got {config.vectorization_mode!r}")
-    if config.critic_hidden_dim is not None and config.critic_hidden_dim <= 0:
-        raise ConfigError(f"--critic_hidden_dim must be a positive integer, got {config.critic_hidden_dim}")
+    if config.v_min is not None and config.v_max is not None:
+        if not config.v_min < config.v_max:
+            raise ConfigError(
+                "--v_min must be smaller than --v_max, "
+                f"got {config.v_min} and {config.v_max}"
+            )
+    for name in ["hidden_dim", "critic_hidden_dim"]:
+        width = getattr(config, name)
+        if width is not None and (not isinstance(width, int) or width < 4):
+            raise ConfigError(
+                f"--{name} must be an integer of at least 4 (the layers are w, w/2, "
+                f"w/4 wide), got {width!r}"
+            )
     if config.batch_size < config.num_envs:
-        raise ConfigError(f"--batch_size must be at least --num_envs ({config.num_envs}), got {config.batch_size}")
-    if not 0 <= config.std_min <= config.std_max:
-        raise ConfigError(f"--std_min and --std_max must satisfy 0 <= std_min <= std_max, got {config.std_min}, {config.std_max}")
-    for name in ["save_freq", "start_timesteps"]:
-        if getattr(config, name) < 0:
-            raise ConfigError(f"--{name} must be 0 or a positive integer, got {getattr(config, name)}")
+        raise ConfigError(
+            f"--batch_size must be at least --num_envs ({config.num_envs}), "
+            f"got {config.batch_size}"
+        )
+    if config.std_min > config.std_max:
+        raise ConfigError(
+            "--std_min must not exceed --std_max, "
+            f"got {config.std_min} and {config.std_max}"
+        )
+    if config.lr_schedule not in (None, "linear", "cosine"):
+        raise ConfigError(
+            f"--lr_schedule must be linear, cosine or None, got {config.lr_schedule!r}"
+        )
+    if config.vectorization_mode not in ("sync", "async"):
+        raise ConfigError(
+            "--vectorization_mode must be sync or async, "
+            f"got {config.vectorization_mode!r}"
+        )
+
+
+def check_folders(config):
+    """The results and models folders exist and are writable, or can be created."""
+    for name in ["results_dir", "models_dir"]:
+        folder = Path(getattr(config, name)).absolute()
+        existing = folder
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ConfigError(f"--{name} {folder} is inside a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"--{name} {folder} is not writable (no permission)")
+
+
+def memory_needed(config, obs_dim, action_dim):
+    """Bytes a run needs, roughly: the replay buffer (twice: a checkpoint copies it to
+    the host), a batch's activations and projections, and the environments."""
+    per_transition = 4 * (2 * obs_dim + action_dim + 3)  # float32 obs, next_obs, ...
+    buffer = 2 * config.buffer_size * per_transition
+    widths = 2 * sum((config.critic_hidden_dim or config.hidden_dim) // k for k in (1, 2, 4))
+    per_sample = 4 * 8 * (widths + 2 * config.num_atoms**2)  # activations, projection
+    per_env = 150e6 if config.vectorization_mode == "async" else 5e6
+    return buffer + config.batch_size * per_sample + config.num_envs * per_env
+
+
+def memory_available():
+    """Bytes the default device can still hold: MemAvailable on a CPU."""
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    with open("/proc/meminfo") as f:  # Linux; elsewhere we do not guess
+        info = dict(line.split(":", 1) for line in f)
+    return int(info["MemAvailable"].split()[0]) * 1024
+
+
+def check_memory(config, obs_dim, action_dim):
+    try:
+        available = memory_available()
+    except (OSError, KeyError, ValueError):
+        return
+    needed = memory_needed(config, obs_dim, action_dim)
+    if needed > available:
+        raise ConfigError(
+            f"--buffer_size {config.buffer_size}, --batch_size {config.batch_size}, "
+            f"--num_atoms {config.num_atoms} and --num_envs {config.num_envs} need "
+            f"about {needed / 1e9:.1f} GB, but {available / 1e9:.1f} GB is free; "
+            "lower them"
+        )
+
+
+def validate(config):
+    """Check every flag before anything runs or is written; return the env's sizes."""
+    check_numbers(config)
+    check_folders(config)
     try:
         spec = gym.spec(config.env)
     except gym.error.Error:
-        raise ConfigError(f"--env {config.env!r} is not a registered Gymnasium environment "
-                          "(e.g. HalfCheetah-v5, Hopper-v5, InvertedPendulum-v5, Pendulum-v1)") from None
+        raise ConfigError(
+            f"--env {config.env!r} is not a registered Gymnasium environment "
+            "(e.g. HalfCheetah-v5, Hopper-v5, InvertedPendulum-v5, Pendulum-v1)"
+        ) from None
     env = gym.make(spec.id)
-    space = env.action_space
+    action_space, obs_space = env.action_space, env.observation_space
     env.close()
-    if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"--env {config.env} has a {type(space).__name__} action space; FastTD3 needs a "
-                          "continuous Box action space")
+    if not isinstance(action_space, gym.spaces.Box):
+        raise ConfigError(
+            f"--env {config.env} has a {type(action_space).__name__} action space; "
+            "FastTD3 needs a continuous Box action space"
+        )
+    obs_dim, action_dim = obs_space.shape[0], action_space.shape[0]
+    check_memory(config, obs_dim, action_dim)
+    return obs_dim, action_dim
 
 
 def run_name(config):
@@ -112,7 +251,7 @@ def run_name(config):
 
 
 def integer(text):
-    """An int that may be written as 1e6, as the seed project's README does."""
+    """An int that may be written as 1e6, as td3-jax's README does."""
     try:
         return int(text)
     except ValueError:
@@ -125,6 +264,7 @@ def integer(text):
 def parse_optional(kind):
     def parse(text):
         return None if text.lower() == "none" else kind(text)
+
     return parse
 
 
@@ -134,156 +274,172 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = OneLineParser(prog="python -m fasttd3", description="Train FastTD3 on a Gymnasium task.",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for field in dataclasses.fields(Config):
-        flag = f"--{field.name}"
-        if field.type is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
-                                help=HELP[field.name])
-            continue
-        optional = typing.get_args(field.type)  # Optional[X] -> (X, NoneType)
-        kind = optional[0] if optional else field.type
-        parse = integer if kind is int else kind
-        parser.add_argument(flag, type=parse_optional(parse) if optional else parse, default=field.default,
-                            help=HELP[field.name], metavar=kind.__name__.upper())
+    """One flag per Config field, in FLAGS' groups; unset flags stay out of the result."""
+    parser = OneLineParser(
+        prog="python -m fasttd3",
+        description="Train FastTD3 on a Gymnasium task. Every flag is optional.",
+        argument_default=argparse.SUPPRESS,  # so we know which flags were given
+    )
+    fields = {field.name: field for field in dataclasses.fields(Config)}
+    for group_name, flags in FLAGS.items():
+        group = parser.add_argument_group(group_name)
+        for name, (text, origin) in flags.items():
+            field = fields[name]
+            help_text = f"{text} (default: {field.default}, from {origin})"
+            if field.type is bool:
+                group.add_argument(
+                    f"--{name}", action=argparse.BooleanOptionalAction, help=help_text
+                )
+                continue
+            optional = typing.get_args(field.type)  # Optional[X] -> (X, NoneType)
+            kind = optional[0] if optional else field.type
+            parse = integer if kind is int else kind
+            group.add_argument(
+                f"--{name}",
+                type=parse_optional(parse) if optional else parse,
+                help=help_text,
+                metavar=kind.__name__.upper(),
+            )
     return parser
 
 
+def parse_flags(argv):
+    """The Config the flags describe, and the names of the flags that were given."""
+    given = vars(build_parser().parse_args(argv))
+    return Config(**given), set(given)
+
+
 def parse_config(argv):
-    return Config(**vars(build_parser().parse_args(argv)))
+    return parse_flags(argv)[0]
 
 
-METRIC_COLUMNS = ["step", "eval_return", "wall_time", "steps_per_second", "critic_loss", "actor_loss", "q_mean"]
+def describe_settings(config, sources):
+    """The resolved settings, one line each, with where each value came from."""
+    width = max(len(name) for name in sources)
+    return "\n".join(
+        f"  {name:<{width}} {getattr(config, name)!s:<16} {source}"
+        for name, source in sources.items()
+    )
 
 
-def atomic_write(path, data):
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+def log_row(state, trainer, eval_envs, step, clock):
+    """Evaluate, and average the update metrics since the last row."""
+    config = trainer.config
+    eval_return = evaluate(
+        trainer, state, eval_envs, config.eval_episodes, config.seed + 10_000 + step
+    )
+    elapsed = time.time() - clock["start"]
+    row = {
+        "step": step,
+        "eval_return": round(eval_return, 3),
+        "wall_time": round(clock["before"] + elapsed, 1),
+        "steps_per_second": round((step - clock["start_step"]) / max(elapsed, 1e-9), 1),
+        **interval_means(state.metric_sums),
+    }
+    return row, state.replace(metric_sums=zero_metric_sums())
 
 
-def checkpoint_contents(state):
-    """The parts of a TrainState a checkpoint keeps (everything but the replay buffer)."""
-    return {"agent": state.agent, "normalizer": state.normalizer, "noise_scales": state.noise_scales,
-            "key": jax.random.key_data(state.key)}
-
-
-def save_checkpoint(path, state, step, config):
-    payload = {"step": step, "config": json.dumps(dataclasses.asdict(config), sort_keys=True),
-               **checkpoint_contents(state)}
-    atomic_write(path, flax.serialization.msgpack_serialize(flax.serialization.to_state_dict(payload)))
-
-
-def load_checkpoint(path, template, config):
-    """Restore a checkpoint into `template` (a fresh TrainState); errors name what is wrong."""
-    if not path.exists():
-        raise ConfigError(f"--resume: no checkpoint at {path}; start the run without --resume")
-    try:
-        raw = flax.serialization.msgpack_restore(path.read_bytes())
-        saved = json.loads(raw["config"])
-    except Exception:
-        raise ConfigError(f"--resume: {path} is corrupt (not a FastTD3 checkpoint)") from None
-    # Settings that change where results go or how often we look may differ; learning settings may
-    # not. max_timesteps may grow, unless a learning-rate schedule is tied to it.
-    ignore = {"resume", "eval_freq", "eval_episodes", "save_freq", "run_name", "results_dir", "models_dir",
-              "vectorization_mode"} | ({"max_timesteps"} if config.lr_schedule is None else set())
-    current = dataclasses.asdict(config)
-    changed = sorted(k for k in current if k not in ignore and saved.get(k) != current[k])
-    if changed:
-        raise ConfigError(f"--resume: the checkpoint was made with different settings ({', '.join(changed)}); "
-                          "resume with the flags of the original run")
-    try:
-        payload = checkpoint_contents(template)
-        restored = flax.serialization.from_state_dict(payload, {k: raw[k] for k in payload})
-    except Exception:
-        raise ConfigError(f"--resume: {path} does not match this run's networks") from None
-    state = template.replace(agent=restored["agent"], normalizer=restored["normalizer"],
-                             noise_scales=restored["noise_scales"], key=jax.random.wrap_key_data(restored["key"]))
-    return state, int(raw["step"])
-
-
-def read_rows(path, up_to_step):
-    """The rows of an existing metrics.csv logged at or before `up_to_step` (a resumed run rewrites the rest)."""
-    if not path.exists():
-        return []
-    with path.open() as f:
-        rows = [{key: (float(value) if value else "") for key, value in row.items()} for row in csv.DictReader(f)]
-    return [{**row, "step": int(row["step"])} for row in rows if row["step"] <= up_to_step]
-
-
-def write_rows(path, rows):
-    lines = [",".join(METRIC_COLUMNS)] + [",".join(str(row[c]) for c in METRIC_COLUMNS) for row in rows]
-    atomic_write(path, ("\n".join(lines) + "\n").encode())
-
-
-def train(config, progress=True):
-    """Run a whole training run: results/NAME/{config.json, metrics.csv}, models/NAME/checkpoint.msgpack.
+def train(config, progress=True, given=None):
+    """A whole training run: results/NAME/{config.json, metrics.csv} and an atomic
+    models/NAME/checkpoint.msgpack. `given`: the flags set on the command line.
     Returns the metric rows."""
-    validate(config)
+    check_numbers(config)  # before the table reads env and discount
+    config, sources = resolve_config(config, given)
+    obs_dim, action_dim = validate(config)
     name = run_name(config)
     results, models = Path(config.results_dir) / name, Path(config.models_dir) / name
-    checkpoint = models / "checkpoint.msgpack"
+    checkpoint_path = models / "checkpoint.msgpack"
     if not config.resume and (results.exists() or models.exists()):
-        raise ConfigError(f"--run_name {name!r} exists in {config.results_dir}/ or {config.models_dir}/; "
-                          "pass --resume to continue it or a new --run_name")
+        raise ConfigError(
+            f"--run_name {name!r} exists in {config.results_dir}/ or "
+            f"{config.models_dir}/; pass --resume to continue it or a new --run_name"
+        )
+    say = print if progress else (lambda *args, **kwargs: None)
+    say(f"run {name}: settings, and where each value comes from\n"
+        + describe_settings(config, sources))  # fmt: skip
 
-    # contextlib.closing: the environments (subprocesses in async mode) close even when a resume fails.
-    with contextlib.closing(make_envs(config, config.num_envs)) as envs, \
-            contextlib.closing(make_envs(config, config.eval_episodes)) as eval_envs:
-        obs_dim = envs.single_observation_space.shape[0]
-        action_dim = envs.single_action_space.shape[0]
+    # contextlib.closing: the environments close even when a resume fails.
+    with (
+        contextlib.closing(make_envs(config, config.num_envs)) as envs,
+        contextlib.closing(make_envs(config, config.eval_episodes)) as eval_envs,
+    ):
         low, high = envs.single_action_space.low, envs.single_action_space.high
         trainer = Trainer(config, obs_dim, action_dim)
         state = trainer.init(jax.random.key(config.seed), obs_dim, action_dim)
-        step = 0
+        rng = np.random.default_rng(config.seed)  # the warm-up's random actions
+        step, pending = 0, None
         if config.resume:
-            state, step = load_checkpoint(checkpoint, state, config)
+            saved = load_checkpoint(checkpoint_path, state, config)
+            state, step, pending = saved.state, saved.step, saved.pending
+            rng.bit_generator.state = saved.rng_state
+            if saved.env_states is not None and vector_env_state(envs) is not None:
+                envs.reset(seed=config.seed)
+                set_vector_env_state(envs, saved.env_states)
+                obs = saved.obs
+            else:  # async subprocesses: their state was not saved
+                obs, _ = envs.reset(seed=config.seed + step)
+                say("note: the environments' state was not saved (async mode): "
+                    "they start new episodes")  # fmt: skip
+        else:
+            obs, _ = envs.reset(seed=config.seed)
         rows = read_rows(results / "metrics.csv", step)
+        last_saved = step
         results.mkdir(parents=True, exist_ok=True)
         models.mkdir(parents=True, exist_ok=True)
-        atomic_write(results / "config.json", json.dumps(dataclasses.asdict(config), indent=2).encode())
+        settings = {**dataclasses.asdict(config), "sources": sources}
+        atomic_write(results / "config.json", json.dumps(settings, indent=2).encode())
 
-        rng = np.random.default_rng(config.seed + step)
-        obs, _ = envs.reset(seed=config.seed + step)
-        # Learning needs a buffer that can fill a batch of n-step windows. After a resume the buffer is
-        # empty: the policy collects that much first.
+        # Learning needs a buffer that can fill a batch of n-step windows.
         fill = config.num_envs * max(config.n_step, config.batch_size // config.num_envs)
-        learn_from = step + fill if step else max(config.start_timesteps, fill)
-        start_time, start_step = time.time(), step
-        wall_time_before = rows[-1]["wall_time"] if rows else 0.0  # a resumed run keeps counting
-        metrics = None
+        learn_from = max(config.start_timesteps, fill)
+        clock = {"start": time.time(), "start_step": step,
+                 "before": rows[-1]["wall_time"] if rows else 0.0}  # fmt: skip
+        warned = False
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=config.max_timesteps, initial=step, unit="step", mininterval=5.0)
+
+            bar = tqdm(total=config.max_timesteps, initial=step, unit="step",
+                       mininterval=5.0)  # fmt: skip
         while step < config.max_timesteps:
-            state, action = trainer.explore(state, jnp.asarray(obs, jnp.float32))
+            learn = step + config.num_envs > learn_from
+            state, action = trainer.step(
+                state, pending, jnp.asarray(obs, jnp.float32), learn=learn
+            )
             step += config.num_envs
             if step <= config.start_timesteps:
                 action = rng.uniform(-1.0, 1.0, (config.num_envs, action_dim))
             action = np.asarray(action, np.float32)
-            if step > learn_from:
-                state, metrics = trainer.train(state)  # dispatched asynchronously: overlaps the env step below
-            next_obs, reward, terminated, truncated, info = envs.step(rescale_action(action, low, high))
-            state = trainer.store(state, jnp.asarray(obs, jnp.float32), jnp.asarray(action),
-                                  jnp.asarray(reward, jnp.float32), jnp.asarray(true_next_obs(next_obs, info), jnp.float32),
-                                  jnp.asarray(terminated, jnp.float32), jnp.asarray(terminated | truncated))
+            next_obs, reward, terminated, truncated, info = envs.step(
+                rescale_action(action, low, high)
+            )
+            pending = make_transition(
+                obs, action, reward, next_obs, terminated, truncated, info
+            )
             obs = next_obs
-            if step % config.eval_freq < config.num_envs or step >= config.max_timesteps:
-                elapsed = time.time() - start_time
-                row = {"step": step, "eval_return": round(evaluate(trainer, state, eval_envs, config.eval_episodes,
-                                                                   config.seed + 10_000 + step), 3),
-                       "wall_time": round(wall_time_before + elapsed, 1),
-                       "steps_per_second": round((step - start_step) / max(elapsed, 1e-9), 1)}
-                for key in ("critic_loss", "actor_loss", "q_mean"):
-                    row[key] = round(float(np.nanmean(np.asarray(metrics[key]))), 5) if metrics is not None else ""
+            finished = step >= config.max_timesteps
+            if step % config.eval_freq < config.num_envs or finished:
+                row, state = log_row(state, trainer, eval_envs, step, clock)
+                check_finite(state, row, step, last_saved, checkpoint_path)
                 rows.append(row)
                 write_rows(results / "metrics.csv", rows)
+                message = None
+                if config.distributional and row["q_mean"] != "":
+                    message = support_warning(config, row["q_mean"])
+                if message and not warned:
+                    warned = True
+                    (bar.write if bar else print)(message, file=sys.stderr)
                 if bar is not None:
-                    bar.set_postfix(eval_return=row["eval_return"], sps=row["steps_per_second"])
-            if (config.save_freq and step % config.save_freq < config.num_envs) or step >= config.max_timesteps:
-                save_checkpoint(checkpoint, state, step, config)
+                    bar.set_postfix(eval_return=row["eval_return"],
+                                    sps=row["steps_per_second"])  # fmt: skip
+            if (config.save_freq and step % config.save_freq < config.num_envs) or finished:
+                check_finite(state, None, step, last_saved, checkpoint_path)
+                checkpoint = Checkpoint(
+                    state, step, obs, pending, rng.bit_generator.state,
+                    vector_env_state(envs),
+                )  # fmt: skip
+                save_checkpoint(checkpoint_path, checkpoint, config)
+                last_saved = step
             if bar is not None:
                 bar.update(config.num_envs)
         if bar is not None:
@@ -291,11 +447,31 @@ def train(config, progress=True):
         return rows
 
 
+def check_finite(state, row, step, last_saved, checkpoint_path):
+    """Stop a diverged run before it writes anything: the last checkpoint stays good."""
+    bad = [k for k in ("critic_loss", "actor_loss", "q_mean")
+           if row is not None and row[k] != "" and not math.isfinite(row[k])]  # fmt: skip
+    if not bad and not bool(all_finite(state.agent)):
+        bad = ["the network parameters"]
+    if bad:
+        raise RunError(
+            f"training diverged at step {step}: {', '.join(bad)} not finite; "
+            f"{checkpoint_path} (step {last_saved}) is kept; "
+            "try smaller --actor_lr/--critic_lr"
+        )
+
+
 def main(argv=None):
+    # In async mode gymnasium forks processes after JAX started its threads; the
+    # children never use JAX, so JAX's warning about it does not apply.
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
     try:
-        config = parse_config(sys.argv[1:] if argv is None else argv)
-        train(config)
-    except ConfigError as error:
+        config, given = parse_flags(sys.argv[1:] if argv is None else argv)
+        train(config, given=given)
+    except ConfigError as error:  # a bad flag: the usual exit status 2
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RunError as error:  # a run that cannot go on (diverged, bad checkpoint)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0

@@ -3,7 +3,7 @@
 
 import dataclasses
 import functools
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import flax.struct
 import gymnasium as gym
@@ -17,9 +17,17 @@ from fasttd3.replay import ReplayBuffer
 from fasttd3.update import AgentConfig, AgentState, init_agent_state, make_agent, update
 
 
+# FastTD3's support for tasks that no table covers (its HumanoidBench default).
+DEFAULT_SUPPORT = (-250.0, 250.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config(AgentConfig):
     """Every setting of a training run; the fields are the command-line flags."""
+
+    # None means "not chosen": chapter 7 fills in a per-task support, else DEFAULT_SUPPORT.
+    v_min: Optional[float] = None
+    v_max: Optional[float] = None
     env: str = "HalfCheetah-v5"
     seed: int = 0
     max_timesteps: int = 1_000_000
@@ -45,6 +53,13 @@ class Config(AgentConfig):
     resume: bool = False
 
 
+def with_support(config):
+    """The config with its support filled in: an unset end takes DEFAULT_SUPPORT's."""
+    v_min = DEFAULT_SUPPORT[0] if config.v_min is None else config.v_min
+    v_max = DEFAULT_SUPPORT[1] if config.v_max is None else config.v_max
+    return dataclasses.replace(config, v_min=float(v_min), v_max=float(v_max))
+
+
 @flax.struct.dataclass
 class TrainState:
     agent: AgentState
@@ -52,6 +67,7 @@ class TrainState:
     normalizer: Normalizer
     noise_scales: jax.Array  # (num_envs, 1): each environment's exploration noise std
     key: jax.Array
+    metric_sums: dict  # running sums of the update metrics since the last log
 
 
 def make_schedule(config, learning_rate, num_steps):
@@ -79,6 +95,12 @@ def draw_noise_scales(config, key, num_envs):
     return jax.random.uniform(key, (num_envs, 1), minval=config.std_min, maxval=config.std_max)
 
 
+def zero_metric_sums():
+    """Sums of critic loss, actor loss and mean Q, and the updates they cover."""
+    names = ("critic_loss", "actor_loss", "q_mean", "updates", "actor_updates")
+    return {name: jnp.zeros((), jnp.float32) for name in names}
+
+
 def init_train_state(config, agent, key, obs_dim, action_dim):
     agent_key, noise_key, key = jax.random.split(key, 3)
     capacity = max(config.buffer_size // config.num_envs, config.n_step)
@@ -88,6 +110,7 @@ def init_train_state(config, agent, key, obs_dim, action_dim):
         normalizer=Normalizer.create(obs_dim),
         noise_scales=draw_noise_scales(config, noise_key, config.num_envs),
         key=key,
+        metric_sums=zero_metric_sums(),
     )
 
 
@@ -96,37 +119,98 @@ def normalize(config, normalizer, obs):
 
 
 def explore(config, agent, state, obs):
-    """Noisy actions in [-1, 1] for the current observations; the normalizer learns from them first."""
-    normalizer = state.normalizer.update(obs) if config.normalize_obs else state.normalizer
+    """Noisy actions in [-1, 1] for the current observations.
+
+    The normalizer learns from the observations first."""
+    normalizer = state.normalizer
+    if config.normalize_obs:
+        normalizer = normalizer.update(obs)
     key, noise_key = jax.random.split(state.key)
-    action = agent.actor.apply(state.agent.actor_params, normalize(config, normalizer, obs))
-    action = jnp.clip(action + state.noise_scales * jax.random.normal(noise_key, action.shape), -1.0, 1.0)
+    action = agent.actor.apply(
+        state.agent.actor_params, normalize(config, normalizer, obs)
+    )
+    noise = state.noise_scales * jax.random.normal(noise_key, action.shape)
+    action = jnp.clip(action + noise, -1.0, 1.0)
     return state.replace(normalizer=normalizer, key=key), action
 
 
 def store(config, state, obs, action, reward, next_obs, terminated, done):
-    """Add one transition per environment; environments whose episode ended draw a new noise scale."""
+    """Add one transition per environment.
+
+    Environments whose episode ended draw a new noise scale."""
     key, noise_key = jax.random.split(state.key)
     fresh = draw_noise_scales(config, noise_key, done.shape[0])
     return state.replace(
         buffer=state.buffer.add(obs, action, reward, next_obs, terminated, done),
         noise_scales=jnp.where(done[:, None], fresh, state.noise_scales),
-        key=key)
+        key=key,
+    )
 
 
 def train_updates(config, agent, state):
-    """All `num_updates` gradient updates of one env step in one call: lax.scan over sample + update."""
+    """All `num_updates` updates of one vector step in one call.
+
+    A lax.scan over sample + normalize + update; the metrics come back stacked."""
+
     def one_update(state, _):
         key, sample_key, update_key = jax.random.split(state.key, 3)
-        batch = state.buffer.sample(sample_key, config.batch_size, config.n_step, config.discount)
+        batch = state.buffer.sample(
+            sample_key, config.batch_size, config.n_step, config.discount
+        )
         normalizer = state.normalizer
         if config.normalize_obs:
             normalizer = normalizer.update(batch.obs).update(batch.next_obs)
-            batch = batch._replace(obs=normalizer.normalize(batch.obs), next_obs=normalizer.normalize(batch.next_obs))
+            batch = batch._replace(
+                obs=normalizer.normalize(batch.obs),
+                next_obs=normalizer.normalize(batch.next_obs),
+            )
         agent_state, metrics = update(agent, state.agent, batch, update_key)
-        return state.replace(agent=agent_state, normalizer=normalizer, key=key), metrics
+        state = state.replace(agent=agent_state, normalizer=normalizer, key=key)
+        return state, metrics
 
     return jax.lax.scan(one_update, state, length=config.num_updates)
+
+
+class Transition(NamedTuple):
+    """One vector step as the buffer stores it: arrays with a leading num_envs axis."""
+
+    obs: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    next_obs: np.ndarray  # the true final observation where an episode ended
+    terminated: np.ndarray
+    done: np.ndarray  # terminated or truncated
+
+
+def add_metrics(sums, metrics):
+    """Add one call's stacked metrics to the running sums.
+
+    actor_loss is nan on critic-only updates: those are not counted."""
+    actor_step = ~jnp.isnan(metrics["actor_loss"])
+    return {
+        "critic_loss": sums["critic_loss"] + metrics["critic_loss"].sum(),
+        "actor_loss": sums["actor_loss"]
+        + jnp.where(actor_step, metrics["actor_loss"], 0.0).sum(),
+        "q_mean": sums["q_mean"] + metrics["q_mean"].sum(),
+        "updates": sums["updates"] + metrics["critic_loss"].size,
+        "actor_updates": sums["actor_updates"] + actor_step.sum(),
+    }
+
+
+def fused_step(config, agent, state, transition, obs, learn):
+    """All the device work of one vector step, as one XLA program.
+
+    Store the previous step's transition (None on a run's first step), act on the new
+    observations, and once learning has begun (`learn`, static) run all num_updates
+    updates, adding their metrics to the running sums. The key is split in the same
+    order as calling store, explore and train_updates one by one."""
+    if transition is not None:
+        state = store(config, state, *transition)
+    state, action = explore(config, agent, state, obs)
+    if learn:
+        state, metrics = train_updates(config, agent, state)
+        state = state.replace(metric_sums=add_metrics(state.metric_sums, metrics))
+    return state, action
 
 
 def greedy_action(config, agent, state, obs):
@@ -140,14 +224,19 @@ def rescale_action(action, low, high):
 
 
 def make_envs(config, num_envs):
-    # Same-step autoreset: the step that ends an episode returns the reset observation and puts the
-    # true final observation in info["final_obs"], so we can store it and bootstrap from it.
-    return gym.make_vec(config.env, num_envs=num_envs, vectorization_mode=config.vectorization_mode,
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    # Same-step autoreset: the step that ends an episode returns the reset observation
+    # and puts the true final observation in info["final_obs"], so we can store it and
+    # bootstrap from it.
+    return gym.make_vec(
+        config.env,
+        num_envs=num_envs,
+        vectorization_mode=config.vectorization_mode,
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
 
 
 def true_next_obs(next_obs, info):
-    """The observation each environment really reached: the final one where an episode just ended."""
+    """The observation each environment really reached (the final one at an episode's end)."""
     if "final_obs" not in info:
         return next_obs
     ended = info["_final_obs"]
@@ -156,29 +245,58 @@ def true_next_obs(next_obs, info):
     return fixed
 
 
+def make_transition(obs, action, reward, next_obs, terminated, truncated, info):
+    """A vector step's results as a Transition (host arrays, float32 where stored)."""
+    return Transition(
+        obs=np.asarray(obs, np.float32),
+        action=np.asarray(action, np.float32),
+        reward=np.asarray(reward, np.float32),
+        next_obs=np.asarray(true_next_obs(next_obs, info), np.float32),
+        terminated=np.asarray(terminated, np.float32),
+        done=np.asarray(terminated | truncated),
+    )
+
+
 class Trainer:
-    """The jitted pieces of one training run, built once for a config and an environment's shapes."""
+    """The jitted pieces of one training run, built once for a config and shapes."""
 
     def __init__(self, config, obs_dim, action_dim):
-        self.config = config
+        self.config = config = with_support(config)
         self.agent = make_training_agent(config, action_dim)
-        self.init = jax.jit(functools.partial(init_train_state, config, self.agent),
-                            static_argnums=(1, 2))
-        self.explore = jax.jit(functools.partial(explore, config, self.agent), donate_argnums=0)
+        self.init = jax.jit(
+            functools.partial(init_train_state, config, self.agent),
+            static_argnums=(1, 2),
+        )
+        # The training loop calls `step` once per vector step; the separate pieces
+        # serve this chapter's demonstrations and chapter 9's measurements.
+        self.step = jax.jit(
+            functools.partial(fused_step, config, self.agent),
+            static_argnames="learn",
+            donate_argnums=0,
+        )
+        self.explore = jax.jit(
+            functools.partial(explore, config, self.agent), donate_argnums=0
+        )
         self.store = jax.jit(functools.partial(store, config), donate_argnums=0)
-        self.train = jax.jit(functools.partial(train_updates, config, self.agent), donate_argnums=0)
+        self.train = jax.jit(
+            functools.partial(train_updates, config, self.agent), donate_argnums=0
+        )
         self.greedy = jax.jit(functools.partial(greedy_action, config, self.agent))
 
 
 def evaluate(trainer, state, envs, num_episodes, seed):
-    """Mean undiscounted return of the deterministic policy over `num_episodes` episodes (one per env)."""
+    """Mean undiscounted return of the deterministic policy over `num_episodes`.
+
+    One episode per environment of `envs`; the normalizer stays frozen."""
     low, high = envs.single_action_space.low, envs.single_action_space.high
     obs, _ = envs.reset(seed=seed)
     returns = np.zeros(envs.num_envs)
     running = np.ones(envs.num_envs, bool)
     while running.any():
-        action = rescale_action(trainer.greedy(state, jnp.asarray(obs, jnp.float32)), low, high)
-        obs, reward, terminated, truncated, _ = envs.step(action)
+        action = trainer.greedy(state, jnp.asarray(obs, jnp.float32))
+        obs, reward, terminated, truncated, _ = envs.step(
+            rescale_action(action, low, high)
+        )
         returns += reward * running
         running &= ~(terminated | truncated)
     return float(returns[:num_episodes].mean())
