@@ -3,7 +3,8 @@
 Colab gives a chapter a fresh runtime in `/content` with nothing but the notebook: no `book/data`,
 no sibling files, no checkout. The chapter's first code cell must install what Colab lacks and
 fetch what the chapter reads (see book/08_experiments.ipynb). This test reproduces that situation
-here: each chapter is copied ALONE into an empty temporary folder and executed there with nbclient
+here: each chapter is copied ALONE into an empty temporary folder (its `/content`, the working
+folder) and executed there with nbclient
 (errors fail; outputs are not compared, nbval does that), with the Colab branch of its first cell
 switched on and made offline:
 
@@ -66,13 +67,24 @@ def colab_cell_offline(source, content):
         if re.match(r"[%!]\s*pip\b", command):
             lines.append(f"{indent}pass  # run-alone test: {command[:60]}")
         elif re.match(r"!\s*git\s+clone\b", command):
-            words = shlex.split(command[1:])
-            url = next(
-                i
-                for i, word in enumerate(words)
-                if "://" in word or word.endswith(".git")
-            )
-            dest = words[url + 1] if len(words) > url + 1 else Path(words[url]).stem
+            # git clone [options] URL [DEST]; the URL may be an IPython {variable}.
+            words, positional = shlex.split(command[1:])[2:], []
+            while words:
+                word = words.pop(0)
+                if word in (
+                    "--depth",
+                    "-b",
+                    "--branch",
+                    "-o",
+                    "--origin",
+                    "-c",
+                    "--config",
+                ):
+                    words.pop(0)  # the option's value
+                elif not word.startswith("-"):
+                    positional.append(word)
+            url = positional[0].strip("{}").removesuffix(".git")
+            dest = positional[1] if len(positional) > 1 else url.rsplit("/", 1)[-1]
             lines.append(
                 f"{indent}_run_alone_copy_checkout({str(Path(content, dest))!r})"
             )
@@ -86,47 +98,44 @@ def reads_files(notebook):
     return bool(READS_FILES.search(code))
 
 
-def test_the_rewrite_of_a_colab_cell(tmp_path):
+@pytest.mark.parametrize(
+    "clone",
+    [
+        "    !git clone -q --depth 1 https://github.com/o/r \\\n        /content/r\n",
+        '    URL = "https://github.com/o/r"\n    !git clone -q --depth 1 {URL} /content/r\n',
+        "    !git clone https://github.com/o/r.git\n    %cd r/book\n",
+    ],
+)
+def test_the_rewrite_of_a_colab_cell(tmp_path, clone):
     cell = (
-        'import sys\nif "google.colab" in sys.modules:\n    %pip install -q "a" \\\n        "b"\n'
-        "    !git clone -q --depth 1 https://github.com/o/r \\\n        /content/r\n"
-        "    %cd /content/r/book"
+        'import sys\nif "google.colab" in sys.modules:\n    %pip install -q "a" \\\n'
+        f'        "b"\n{clone}    %cd /content/r/book'
     )
     rewritten = colab_cell_offline(cell, tmp_path)
     assert "%pip" not in rewritten.replace("# run-alone test: %pip", "")
+    assert "!git" not in rewritten
     assert f"_run_alone_copy_checkout({str(tmp_path / 'r')!r})" in rewritten
     assert f"%cd {tmp_path}/r/book" in rewritten
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[path.stem for path in CHAPTERS])
 def test_chapter_runs_alone(chapter, tmp_path):
-    alone, content = tmp_path / "runtime", tmp_path / "content"
-    alone.mkdir()
+    # Colab's /content: the working folder, holding this notebook only.
+    content = tmp_path / "content"
     content.mkdir()
     notebook = nbformat.read(chapter, as_version=4)
-    nbformat.write(
-        notebook, alone / chapter.name
-    )  # the folder holds this notebook only
-    code_cells = [
-        i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-    ]
-    first = notebook.cells[code_cells[0]]
-    assert "google.colab" in first.source, (
-        f"{chapter.name}: the first code cell is not the Colab cell"
-    )
+    nbformat.write(notebook, content / chapter.name)
+    code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    first = notebook.cells[code[0]]
+    assert "google.colab" in first.source, f"{chapter.name}: no Colab cell first"
     first.source = colab_cell_offline(first.source, content)
     if not (reads_files(notebook) or os.environ.get("RUN_ALONE_ALL")):
-        notebook.cells = notebook.cells[
-            : code_cells[1] + 1
-        ]  # the Colab cell and the imports
-    notebook.cells.insert(
-        0, nbformat.v4.new_code_cell(SETUP.replace("ROOT", repr(str(ROOT))))
-    )
+        # The Colab cell and the imports.
+        notebook.cells = notebook.cells[: code[1] + 1]
+    setup = SETUP.replace("ROOT", repr(str(ROOT)))
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(setup))
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(alone)}},
-    )
-    client.execute()
+    resources = {"metadata": {"path": str(content)}}
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources=resources
+    ).execute()
