@@ -1,32 +1,41 @@
-"""The command line: every seed flag, one-line errors that overwrite nothing, results and resume."""
+"""The command line: every td3-jax flag, one-line errors that overwrite nothing, per-task
+settings, results, resume and the guards."""
 import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import flax.serialization
 import pytest
 
-from fasttd3.cli import ConfigError, build_parser, main, parse_config, train
+from fasttd3.cli import ConfigError, build_parser, main, parse_config, parse_flags, train
+from fasttd3.run import RunError
+from fasttd3.tasks import TASK_REWARD_RANGES, resolve_config, task_defaults
 from fasttd3.training import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SEED_FLAGS = {  # flag: default, as the seed project's README documents them
+TD3_JAX_FLAGS = {  # flag: default, as td3-jax's README documents them
     "env": "HalfCheetah-v5", "seed": 0, "max_timesteps": 1_000_000, "start_timesteps": 25_000, "batch_size": 256,
-    "num_envs": 1, "num_updates": 1, "distributional": True, "num_atoms": 101, "v_min": -250.0, "v_max": 250.0,
+    "num_envs": 1, "num_updates": 1, "distributional": True, "num_atoms": 101,
     "normalize_obs": True, "lr_schedule": None, "hidden_dim": 256, "discount": 0.99, "tau": 0.005,
     "policy_noise": 0.2, "noise_clip": 0.5, "policy_freq": 2, "actor_lr": 3e-4, "critic_lr": 3e-4,
 }
 
 
-def test_every_seed_flag_exists_with_its_default():
+def test_every_td3_jax_flag_exists_with_its_default():
     config = parse_config([])
-    for flag, default in SEED_FLAGS.items():
+    for flag, default in TD3_JAX_FLAGS.items():
         assert getattr(config, flag) == default, flag
+    # The support is per task; a task without an entry gets td3-jax's (FastTD3's) +-250.
+    assert (config.v_min, config.v_max) == (None, None)
+    resolved, sources = resolve_config(Config(env="Pusher-v5"))
+    assert (resolved.v_min, resolved.v_max) == (-250.0, 250.0)
+    assert sources["v_max"].startswith("default")
 
 
-def test_seed_example_commands_parse():
+def test_td3_jax_example_commands_parse():
     basic = parse_config("--env HalfCheetah-v5 --seed 0".split())
     assert basic == Config()
     fast = parse_config("--env HalfCheetah-v5 --num_envs 16 --num_updates 4 --batch_size 512 --hidden_dim 512 "
@@ -52,8 +61,23 @@ BAD = [
     (["--batch_size", "0"], "--batch_size must be a positive integer"),
     (["--num_envs", "-2"], "--num_envs must be a positive integer"),
     (["--hidden_dim", "0"], "--hidden_dim must be a positive integer"),
+    (["--hidden_dim", "3"], "--hidden_dim must be an integer of at least 4"),
+    (["--critic_hidden_dim", "2"], "--critic_hidden_dim must be an integer of at least 4"),
+    (["--actor_lr=-1e-3"], "--actor_lr must be positive"),
+    (["--critic_lr", "0"], "--critic_lr must be positive"),
+    (["--critic_lr", "inf"], "--critic_lr must be a finite number"),
+    (["--actor_lr", "nan"], "--actor_lr must be a finite number"),
+    (["--policy_noise=-0.1"], "--policy_noise must be 0 or more"),
+    (["--noise_clip=-1"], "--noise_clip must be 0 or more"),
+    (["--weight_decay=-0.1"], "--weight_decay must be 0 or more"),
+    (["--std_max", "inf"], "--std_max must be a finite number"),
+    (["--expl_noise=-0.1"], "--expl_noise must be 0 or more"),
+    (["--v_max", "inf"], "--v_max must be a finite number"),
+    (["--std_min", "0.5", "--std_max", "0.4"], "--std_min must not exceed --std_max"),
+    (["--buffer_size", "1e12"], "need about"),
+    (["--num_envs", "100000", "--batch_size", "100000"], "need about"),
     (["--policy_freq", "0"], "--policy_freq must be a positive integer"),
-    (["--tau", "0"], "--tau must be in (0, 1]"),
+    (["--tau", "0"], "--tau must be positive"),
     (["--discount", "1.5"], "--discount must be in (0, 1]"),
     (["--lr_schedule", "exponential"], "--lr_schedule must be linear, cosine or None"),
     (["--seed", "abc"], "--seed: invalid integer value"),
@@ -109,14 +133,70 @@ def test_resume_continues_without_gap_or_duplicate(tmp_path):
 
 
 def test_resume_rejects_missing_corrupt_or_mismatched_checkpoints(tmp_path):
-    with pytest.raises(ConfigError, match="no checkpoint"):
+    with pytest.raises(RunError, match="no checkpoint"):
         train(tiny(tmp_path, resume=True), progress=False)
     train(tiny(tmp_path), progress=False)
-    with pytest.raises(ConfigError, match="different settings.*hidden_dim"):
+    with pytest.raises(RunError, match="different settings.*hidden_dim"):
         train(tiny(tmp_path, resume=True, hidden_dim=64, max_timesteps=800), progress=False)
     checkpoint = tmp_path / "models" / "tiny" / "checkpoint.msgpack"
     checkpoint.write_bytes(b"not a checkpoint")
     metrics_before = (tmp_path / "results" / "tiny" / "metrics.csv").read_text()
-    with pytest.raises(ConfigError, match="corrupt"):
+    with pytest.raises(RunError, match="not a checkpoint"):
         train(tiny(tmp_path, resume=True, max_timesteps=800), progress=False)
     assert (tmp_path / "results" / "tiny" / "metrics.csv").read_text() == metrics_before
+
+
+def test_folders_that_cannot_be_written_are_refused_before_anything_runs(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("results cannot go inside a file")
+    assert main(["--results_dir", str(blocker / "results"), "--models_dir", str(tmp_path / "m")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: --results_dir") and "inside a file" in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_task_table_sets_the_support_and_a_flag_wins():
+    assert set(TASK_REWARD_RANGES) >= {
+        "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5", "InvertedPendulum-v5",
+        "InvertedDoublePendulum-v5", "Reacher-v5", "Swimmer-v5", "Pendulum-v1"}
+    config, given = parse_flags(["--env", "HalfCheetah-v5"])
+    resolved, sources = resolve_config(config, given)
+    low, high = TASK_REWARD_RANGES["HalfCheetah-v5"]
+    assert resolved.v_max >= high / (1 - resolved.discount) and resolved.v_min <= low / (1 - resolved.discount)
+    assert sources["v_max"] == "task table (HalfCheetah-v5)" and sources["env"] == "flag"
+    config, given = parse_flags(["--env", "HalfCheetah-v5", "--v_max", "3000"])
+    resolved, sources = resolve_config(config, given)
+    assert resolved.v_max == 3000.0 and sources["v_max"] == "flag"
+    assert resolved.v_min == task_defaults("HalfCheetah-v5")["v_min"]
+    # The support follows the discount: gamma 0.9 means values ten times the reward, not 100.
+    assert task_defaults("Hopper-v5", 0.9)["v_max"] < task_defaults("Hopper-v5", 0.99)["v_max"]
+
+
+def test_config_json_records_every_setting_and_its_source(tmp_path):
+    train(tiny(tmp_path, v_min=None, v_max=300.0, max_timesteps=200, start_timesteps=200), progress=False)
+    saved = json.loads((tmp_path / "results" / "tiny" / "config.json").read_text())
+    assert saved["v_min"] == task_defaults("Pendulum-v1")["v_min"] and saved["v_max"] == 300.0
+    assert saved["sources"]["v_min"] == "task table (Pendulum-v1)" and saved["sources"]["v_max"] == "flag"
+    assert set(saved["sources"]) == {field.name for field in dataclasses.fields(Config)}
+
+
+def test_the_support_guard_warns_once_on_a_saturating_run(tmp_path, capsys):
+    # Pendulum's values lie between about -100 and -1600: a support of [-5, 5] saturates.
+    train(tiny(tmp_path, v_min=-5.0, v_max=5.0, critic_lr=3e-3, eval_freq=100), progress=False)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, warnings
+    assert "within 10% of v_min" in warnings[0] and "--v_min" in warnings[0]
+
+
+def test_a_diverging_run_stops_in_one_line_and_keeps_its_checkpoint(tmp_path, capsys):
+    settings = dict(actor_lr=1e30, critic_lr=1e30, save_freq=200, max_timesteps=1000)
+    status = main([f"--{k}={v}" for k, v in {**dataclasses.asdict(tiny(tmp_path, **settings))}.items()
+                   if v is not None and not isinstance(v, bool)])
+    assert status == 1
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    error = [line for line in lines if line.startswith("error")]  # the rest is the progress bar
+    assert len(error) == 1 and error[0].startswith("error: training diverged at step"), error
+    assert "Traceback" not in "".join(lines)
+    checkpoint = tmp_path / "models" / "tiny" / "checkpoint.msgpack"
+    raw = flax.serialization.msgpack_restore(checkpoint.read_bytes())
+    assert raw["step"] == 200  # the last good one: saved before learning began
