@@ -99,13 +99,17 @@ def run_one(group, arm, seed, flags, scratch, commit_data, library):
     )
     env = {**os.environ, "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}  # fmt: skip
-    if (
-        library
-    ):  # a frozen copy of the package: edits to the working tree do not reach the run
+    if library:  # a frozen copy of the package: later edits do not reach the run
         env["PYTHONPATH"] = str(library)
+    # cwd outside the repository, or its fasttd3/ folder would shadow --library.
     with open(scratch / f"{name}.log", "a") as log:
         subprocess.run(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True
+            command,
+            env=env,
+            cwd=scratch,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
         )
     target.mkdir(parents=True, exist_ok=True)
     for file in ("config.json", "metrics.csv"):
