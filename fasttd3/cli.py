@@ -22,6 +22,7 @@ from fasttd3.run import (
     Checkpoint,
     RunError,
     all_finite,
+    atomic_write,
     interval_means,
     load_checkpoint,
     read_rows,
@@ -29,7 +30,6 @@ from fasttd3.run import (
     set_vector_env_state,
     vector_env_state,
     write_rows,
-    atomic_write,
 )
 from fasttd3.tasks import resolve_config, support_warning
 from fasttd3.training import (
@@ -77,7 +77,10 @@ FLAGS = {
         "num_updates": ("gradient updates per vector step", "td3-jax"),
         "batch_size": ("transitions per update, split evenly over the envs", "td3-jax"),
         "buffer_size": ("replay capacity in transitions, over all envs", "TD3"),
-        "vectorization_mode": ("sync (one process) or async (a process per env)", "gym"),
+        "vectorization_mode": (
+            "sync (one process) or async (a process per env)",
+            "gym",
+        ),
     },
     "networks": {
         "hidden_dim": ("first hidden width; layers shrink as w, w/2, w/4", "td3-jax"),
@@ -116,7 +119,9 @@ def check_numbers(config):
     for name in ["save_freq", "start_timesteps", "seed"]:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"--{name} must be 0 or a positive integer, got {value!r}")
+            raise ConfigError(
+                f"--{name} must be 0 or a positive integer, got {value!r}"
+            )
     floats = {  # name: (smallest allowed, is the smallest itself allowed)
         "actor_lr": (0.0, False), "critic_lr": (0.0, False), "weight_decay": (0.0, True),
         "policy_noise": (0.0, True), "noise_clip": (0.0, True), "std_min": (0.0, True),
@@ -135,7 +140,9 @@ def check_numbers(config):
             raise ConfigError(f"--{name} must be {allowed}, got {value!r}")
     for name in ["tau", "discount"]:
         if getattr(config, name) > 1:
-            raise ConfigError(f"--{name} must be in (0, 1], got {getattr(config, name)}")
+            raise ConfigError(
+                f"--{name} must be in (0, 1], got {getattr(config, name)}"
+            )
     if config.num_atoms < 2:
         raise ConfigError(f"--num_atoms must be at least 2, got {config.num_atoms}")
     if config.v_min is not None and config.v_max is not None:
@@ -190,7 +197,9 @@ def memory_needed(config, obs_dim, action_dim):
     the host), a batch's activations and projections, and the environments."""
     per_transition = 4 * (2 * obs_dim + action_dim + 3)  # float32 obs, next_obs, ...
     buffer = 2 * config.buffer_size * per_transition
-    widths = 2 * sum((config.critic_hidden_dim or config.hidden_dim) // k for k in (1, 2, 4))
+    widths = 2 * sum(
+        (config.critic_hidden_dim or config.hidden_dim) // k for k in (1, 2, 4)
+    )
     per_sample = 4 * 8 * (widths + 2 * config.num_atoms**2)  # activations, projection
     per_env = 150e6 if config.vectorization_mode == "async" else 5e6
     return buffer + config.batch_size * per_sample + config.num_envs * per_env
@@ -390,7 +399,9 @@ def train(config, progress=True, given=None):
         atomic_write(results / "config.json", json.dumps(settings, indent=2).encode())
 
         # Learning needs a buffer that can fill a batch of n-step windows.
-        fill = config.num_envs * max(config.n_step, config.batch_size // config.num_envs)
+        fill = config.num_envs * max(
+            config.n_step, config.batch_size // config.num_envs
+        )
         learn_from = max(config.start_timesteps, fill)
         clock = {"start": time.time(), "start_step": step,
                  "before": rows[-1]["wall_time"] if rows else 0.0}  # fmt: skip
@@ -432,7 +443,9 @@ def train(config, progress=True, given=None):
                 if bar is not None:
                     bar.set_postfix(eval_return=row["eval_return"],
                                     sps=row["steps_per_second"])  # fmt: skip
-            if (config.save_freq and step % config.save_freq < config.num_envs) or finished:
+            if (
+                config.save_freq and step % config.save_freq < config.num_envs
+            ) or finished:
                 check_finite(state, None, step, last_saved, checkpoint_path)
                 checkpoint = Checkpoint(
                     state, step, obs, pending, rng.bit_generator.state,

@@ -15,7 +15,9 @@ def read_metrics(run_dir):
     """(steps, eval returns) of one run folder holding metrics.csv."""
     with (Path(run_dir) / "metrics.csv").open() as f:
         rows = [row for row in csv.DictReader(f) if row["eval_return"] != ""]
-    return np.array([int(r["step"]) for r in rows]), np.array([float(r["eval_return"]) for r in rows])
+    return np.array([int(r["step"]) for r in rows]), np.array(
+        [float(r["eval_return"]) for r in rows]
+    )
 
 
 def aggregate(runs):
@@ -33,9 +35,15 @@ def plot_runs(groups, ax=None, title=None):
     ax = ax or plt.gca()
     for label, runs in groups.items():
         steps, mean, std = aggregate(runs)
-        line, = ax.plot(steps, mean, label=f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        (line,) = ax.plot(
+            steps,
+            mean,
+            label=f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})",
+        )
         if len(runs) > 1:
-            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            ax.fill_between(
+                steps, mean - std, mean + std, color=line.get_color(), alpha=0.2
+            )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
     if title:
@@ -55,10 +63,14 @@ def group_by_name(run_dirs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m fasttd3.plot",
-                                     description="Draw learning curves (mean and spread across seeds) to a PNG.")
+    parser = argparse.ArgumentParser(
+        prog="python -m fasttd3.plot",
+        description="Draw learning curves (mean and spread across seeds) to a PNG.",
+    )
     parser.add_argument("runs", nargs="+", help="run folders, each holding metrics.csv")
-    parser.add_argument("--out", default="learning_curves.png", help="the PNG file to write")
+    parser.add_argument(
+        "--out", default="learning_curves.png", help="the PNG file to write"
+    )
     parser.add_argument("--title", default=None, help="figure title")
     args = parser.parse_args(argv)
     missing = [run for run in args.runs if not (Path(run) / "metrics.csv").exists()]

@@ -97,18 +97,24 @@ def save_checkpoint(path, checkpoint, config):
 def load_checkpoint(path, template, config):
     """Restore a checkpoint into `template` (a fresh TrainState); errors say what is wrong."""
     if not path.exists():
-        raise RunError(f"--resume: no checkpoint at {path}; start the run without --resume")
+        raise RunError(
+            f"--resume: no checkpoint at {path}; start the run without --resume"
+        )
     try:
         raw = flax.serialization.msgpack_restore(path.read_bytes())
         saved = json.loads(raw["config"])
         host = json.loads(raw["host"])
     except Exception:
-        raise RunError(f"--resume: {path} is not a checkpoint of this version") from None
+        raise RunError(
+            f"--resume: {path} is not a checkpoint of this version"
+        ) from None
     ignore = RESUMABLE_CHANGES | (
         {"max_timesteps"} if config.lr_schedule is None else set()
     )
     current = dataclasses.asdict(config)
-    changed = sorted(k for k in current if k not in ignore and saved.get(k) != current[k])
+    changed = sorted(
+        k for k in current if k not in ignore and saved.get(k) != current[k]
+    )
     if changed:
         raise RunError(
             "--resume: the checkpoint was made with different settings "
@@ -155,7 +161,8 @@ def env_state(env):
         state["attributes"] = {
             name: np.asarray(value).tolist()
             for name, value in vars(base).items()
-            if isinstance(value, (np.ndarray, np.floating, float, int)) and name != "spec"
+            if isinstance(value, (np.ndarray, np.floating, float, int))
+            and name != "spec"
         }
     return state
 
@@ -171,8 +178,13 @@ def set_env_state(env, state):
     else:
         for name, value in state["attributes"].items():
             old = getattr(base, name)
-            setattr(base, name, np.asarray(value, np.asarray(old).dtype).reshape(np.shape(old))
-                    if isinstance(old, (np.ndarray, np.floating)) else type(old)(value))
+            setattr(
+                base,
+                name,
+                np.asarray(value, np.asarray(old).dtype).reshape(np.shape(old))
+                if isinstance(old, (np.ndarray, np.floating))
+                else type(old)(value),
+            )
 
 
 def vector_env_state(envs):
@@ -209,7 +221,9 @@ def read_rows(path, up_to_step):
             {key: (float(value) if value else "") for key, value in row.items()}
             for row in csv.DictReader(f)
         ]
-    return [{**row, "step": int(row["step"])} for row in rows if row["step"] <= up_to_step]
+    return [
+        {**row, "step": int(row["step"])} for row in rows if row["step"] <= up_to_step
+    ]
 
 
 def write_rows(path, rows):

@@ -80,9 +80,17 @@ def support_warning(config, q_mean):
     """One line when the critic's mean value is within 10% of an end of the support."""
     band = GUARD_BAND * (config.v_max - config.v_min)
     if q_mean > config.v_max - band:
-        end, flag, wider = "v_max", "--v_max", config.v_max + (config.v_max - config.v_min)
+        end, flag, wider = (
+            "v_max",
+            "--v_max",
+            config.v_max + (config.v_max - config.v_min),
+        )
     elif q_mean < config.v_min + band:
-        end, flag, wider = "v_min", "--v_min", config.v_min - (config.v_max - config.v_min)
+        end, flag, wider = (
+            "v_min",
+            "--v_min",
+            config.v_min - (config.v_max - config.v_min),
+        )
     else:
         return None
     return (
