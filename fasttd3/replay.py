@@ -12,20 +12,35 @@ from fasttd3.update import Batch
 class ReplayBuffer:
     """One ring per environment, stored on the device as arrays with a leading (num_envs, capacity)
     shape. All rings advance together, so one write index serves them all."""
-    obs: jax.Array         # (E, C, obs_dim), raw: normalization is applied when sampling
-    action: jax.Array      # (E, C, act_dim), in [-1, 1]
-    reward: jax.Array      # (E, C)
-    next_obs: jax.Array    # (E, C, obs_dim): the true final observation when an episode ended
-    terminated: jax.Array  # (E, C): the episode ended in a terminal state (no bootstrap)
-    done: jax.Array        # (E, C): the episode ended, terminated or truncated (n-step returns stop here)
-    position: jax.Array    # next slot to write, shared by all rings
-    size: jax.Array        # filled slots per ring
+
+    obs: jax.Array  # (E, C, obs_dim), raw: normalization is applied when sampling
+    action: jax.Array  # (E, C, act_dim), in [-1, 1]
+    reward: jax.Array  # (E, C)
+    next_obs: (
+        jax.Array
+    )  # (E, C, obs_dim): the true final observation when an episode ended
+    terminated: (
+        jax.Array
+    )  # (E, C): the episode ended in a terminal state (no bootstrap)
+    done: (
+        jax.Array
+    )  # (E, C): the episode ended, terminated or truncated (n-step returns stop here)
+    position: jax.Array  # next slot to write, shared by all rings
+    size: jax.Array  # filled slots per ring
 
     @classmethod
     def create(cls, num_envs, capacity, obs_dim, action_dim):
         ring = lambda *shape: jnp.zeros((num_envs, capacity, *shape))
-        return cls(obs=ring(obs_dim), action=ring(action_dim), reward=ring(), next_obs=ring(obs_dim),
-                   terminated=ring(), done=ring(), position=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
+        return cls(
+            obs=ring(obs_dim),
+            action=ring(action_dim),
+            reward=ring(),
+            next_obs=ring(obs_dim),
+            terminated=ring(),
+            done=ring(),
+            position=jnp.zeros((), jnp.int32),
+            size=jnp.zeros((), jnp.int32),
+        )
 
     @property
     def capacity(self):
@@ -36,10 +51,15 @@ class ReplayBuffer:
         i = self.position
         write = lambda ring, value: ring.at[:, i].set(jnp.asarray(value, ring.dtype))
         return self.replace(
-            obs=write(self.obs, obs), action=write(self.action, action), reward=write(self.reward, reward),
-            next_obs=write(self.next_obs, next_obs), terminated=write(self.terminated, terminated),
+            obs=write(self.obs, obs),
+            action=write(self.action, action),
+            reward=write(self.reward, reward),
+            next_obs=write(self.next_obs, next_obs),
+            terminated=write(self.terminated, terminated),
             done=write(self.done, done),
-            position=(i + 1) % self.capacity, size=jnp.minimum(self.size + 1, self.capacity))
+            position=(i + 1) % self.capacity,
+            size=jnp.minimum(self.size + 1, self.capacity),
+        )
 
     def sample(self, key, batch_size, n_step, discount):
         """batch_size // num_envs transitions from every ring, as n-step transitions that never cross an
@@ -48,12 +68,16 @@ class ReplayBuffer:
         per_env = batch_size // num_envs
         # Start only where the n following slots are written: age 0 is the oldest slot in the ring.
         oldest = jnp.where(self.size < self.capacity, 0, self.position)
-        age = jax.random.randint(key, (num_envs, per_env), 0, jnp.maximum(self.size - n_step + 1, 1))
+        age = jax.random.randint(
+            key, (num_envs, per_env), 0, jnp.maximum(self.size - n_step + 1, 1)
+        )
         env_index = jnp.arange(num_envs)[:, None]
         slot = lambda k: (oldest + age + k) % self.capacity
 
         reward = jnp.zeros((num_envs, per_env))
-        still_running = jnp.ones((num_envs, per_env))  # 1 until the window meets the end of an episode
+        still_running = jnp.ones(
+            (num_envs, per_env)
+        )  # 1 until the window meets the end of an episode
         steps = jnp.zeros((num_envs, per_env))
         last = slot(0)
         for k in range(n_step):  # n_step is a small static number

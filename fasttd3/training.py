@@ -78,21 +78,34 @@ def make_schedule(config, learning_rate, num_steps):
         return optax.linear_schedule(learning_rate, 0.0, num_steps)
     if config.lr_schedule == "cosine":
         return optax.cosine_decay_schedule(learning_rate, num_steps)
-    raise ValueError(f"lr_schedule must be 'linear', 'cosine' or None, got {config.lr_schedule!r}")
+    raise ValueError(
+        f"lr_schedule must be 'linear', 'cosine' or None, got {config.lr_schedule!r}"
+    )
 
 
 def make_training_agent(config, action_dim):
-    iterations = max(config.max_timesteps - config.start_timesteps, 0) // config.num_envs
+    iterations = (
+        max(config.max_timesteps - config.start_timesteps, 0) // config.num_envs
+    )
     critic_steps = max(iterations * config.num_updates, 1)
-    return make_agent(action_dim, config,
-                      actor_lr=make_schedule(config, config.actor_lr, max(critic_steps // config.policy_freq, 1)),
-                      critic_lr=make_schedule(config, config.critic_lr, critic_steps))
+    return make_agent(
+        action_dim,
+        config,
+        actor_lr=make_schedule(
+            config, config.actor_lr, max(critic_steps // config.policy_freq, 1)
+        ),
+        critic_lr=make_schedule(config, config.critic_lr, critic_steps),
+    )
 
 
 def draw_noise_scales(config, key, num_envs):
-    if config.expl_noise is not None:  # TD3: one fixed exploration noise for every environment
+    if (
+        config.expl_noise is not None
+    ):  # TD3: one fixed exploration noise for every environment
         return jnp.full((num_envs, 1), config.expl_noise)
-    return jax.random.uniform(key, (num_envs, 1), minval=config.std_min, maxval=config.std_max)
+    return jax.random.uniform(
+        key, (num_envs, 1), minval=config.std_min, maxval=config.std_max
+    )
 
 
 def zero_metric_sums():
@@ -215,7 +228,9 @@ def fused_step(config, agent, state, transition, obs, learn):
 
 def greedy_action(config, agent, state, obs):
     """The deterministic policy used for evaluation: no noise, the normalizer frozen."""
-    return agent.actor.apply(state.agent.actor_params, normalize(config, state.normalizer, obs))
+    return agent.actor.apply(
+        state.agent.actor_params, normalize(config, state.normalizer, obs)
+    )
 
 
 def rescale_action(action, low, high):
