@@ -1,0 +1,93 @@
+"""The benchmark's own pieces: listener removal on any jax, the copy check, the
+two-program design (the same algorithm as Trainer.step), and the step counter that
+tools/compare_td3_jax.py relies on."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fasttd3 import bench
+from fasttd3.training import Config, Trainer, Transition
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import compare_td3_jax  # noqa: E402
+
+
+def test_compile_counter_without_unregister(monkeypatch):
+    # jax 0.7.2 (Colab's) has no jax.monitoring.unregister_event_duration_listener
+    monkeypatch.delattr(
+        jax.monitoring, "unregister_event_duration_listener", raising=False
+    )
+    x = jnp.ones(7)
+    with bench.CompileCounter() as counter:
+        jax.jit(lambda x: x * 3.0 + 1.0)(x)
+    assert counter.count == 1, counter.count
+    jax.jit(lambda x: x * 5.0 - 2.0)(x)  # after the block: not counted
+    assert counter.count == 1
+
+
+def test_ring_copies_sees_a_copy():
+    class Rings:  # what ring_copies reads: the (num_envs, capacity) shape
+        reward = jnp.zeros((1, 1000))
+
+    in_place = jax.jit(lambda ring: ring.at[:, 3].set(1.0), donate_argnums=0)
+    both = jax.jit(lambda ring: (ring.at[:, 3].set(1.0), ring))  # keeps the old one
+    ring = jnp.zeros((1, 1000))
+    assert bench.ring_copies(in_place.lower(ring).compile(), Rings) == 0
+    assert bench.ring_copies(both.lower(ring).compile(), Rings) >= 1
+
+
+def test_two_programs_equal_one_program():
+    config = Config(hidden_dim=16, critic_hidden_dim=16, batch_size=8,
+                    buffer_size=64, num_updates=2, num_atoms=11)  # fmt: skip
+    trainer = Trainer(config, 3, 2)
+    rng = np.random.default_rng(0)
+    one = trainer.init(jax.random.key(0), 3, 2)
+    two = trainer.init(jax.random.key(0), 3, 2)
+    first, second = bench.two_programs(trainer)
+    for step in range(12):
+        obs = rng.normal(size=(1, 3)).astype(np.float32)
+        transition = Transition(obs, np.zeros((1, 2), np.float32), np.ones(1, np.float32),
+                                obs, np.zeros(1, np.float32), np.zeros(1, bool))  # fmt: skip
+        learn = step >= 8
+        one, action_one = trainer.step(one, transition, obs, learn=learn)
+        two, action_two = first(two, transition, obs)
+        if learn:
+            two = second(two)
+        np.testing.assert_array_equal(action_one, action_two)
+    leaves = lambda state: jax.tree.leaves(
+        state.replace(key=jax.random.key_data(state.key))
+    )
+    for a, b in zip(leaves(one), leaves(two)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("program", ["td3-jax", "fasttd3"])
+def test_port_commands(program):
+    target = compare_td3_jax.program_command(program, compare_td3_jax.COMMANDS["basic"],
+                                             "/port", 1000, "/tmp/x")  # fmt: skip
+    assert "--eval_freq" in target and "--start_timesteps" in target
+    assert (target[0] == "/port/main.py") == (program == "td3-jax")
+
+
+def test_steprate_counts_mujoco_steps(tmp_path):
+    script = tmp_path / "steps.py"
+    script.write_text(
+        "import sys, gymnasium as gym\n"
+        "env = gym.make('HalfCheetah-v5')\n"
+        "env.reset(seed=0)\n"
+        "for _ in range(int(sys.argv[1])):\n"
+        "    env.step(env.action_space.sample())\n"
+    )
+    counts = tmp_path / "counts.txt"
+    subprocess.run([sys.executable, str(ROOT / "tools/steprate.py"), str(counts),
+                    "--every", "0", "--", str(script), "37"], check=True)  # fmt: skip
+    rows = compare_td3_jax.read_counts(counts)
+    assert [count for count, _ in rows] == list(range(1, 38))
+    assert all(t1 >= t0 for (_, t0), (_, t1) in zip(rows, rows[1:]))
