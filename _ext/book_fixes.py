@@ -7,7 +7,10 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
     every page. Keep the first of scripts that are the same file (or inline body) and attributes."""
     seen, unique = set(), []
     for script in context.get("script_files", []):
-        key = (getattr(script, "filename", str(script)) or "", repr(sorted(getattr(script, "attributes", {}).items())))
+        key = (
+            getattr(script, "filename", str(script)) or "",
+            repr(sorted(getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)

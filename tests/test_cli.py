@@ -1,5 +1,6 @@
 """The command line: every td3-jax flag, one-line errors that overwrite nothing, per-task
 settings, results, resume and the guards."""
+
 import dataclasses
 import json
 import subprocess
@@ -9,7 +10,14 @@ from pathlib import Path
 import flax.serialization
 import pytest
 
-from fasttd3.cli import ConfigError, build_parser, main, parse_config, parse_flags, train
+from fasttd3.cli import (
+    ConfigError,
+    build_parser,
+    main,
+    parse_config,
+    parse_flags,
+    train,
+)
 from fasttd3.run import RunError
 from fasttd3.tasks import TASK_REWARD_RANGES, resolve_config, task_defaults
 from fasttd3.training import Config
@@ -17,10 +25,25 @@ from fasttd3.training import Config
 ROOT = Path(__file__).resolve().parent.parent
 
 TD3_JAX_FLAGS = {  # flag: default, as td3-jax's README documents them
-    "env": "HalfCheetah-v5", "seed": 0, "max_timesteps": 1_000_000, "start_timesteps": 25_000, "batch_size": 256,
-    "num_envs": 1, "num_updates": 1, "distributional": True, "num_atoms": 101,
-    "normalize_obs": True, "lr_schedule": None, "hidden_dim": 256, "discount": 0.99, "tau": 0.005,
-    "policy_noise": 0.2, "noise_clip": 0.5, "policy_freq": 2, "actor_lr": 3e-4, "critic_lr": 3e-4,
+    "env": "HalfCheetah-v5",
+    "seed": 0,
+    "max_timesteps": 1_000_000,
+    "start_timesteps": 25_000,
+    "batch_size": 256,
+    "num_envs": 1,
+    "num_updates": 1,
+    "distributional": True,
+    "num_atoms": 101,
+    "normalize_obs": True,
+    "lr_schedule": None,
+    "hidden_dim": 256,
+    "discount": 0.99,
+    "tau": 0.005,
+    "policy_noise": 0.2,
+    "noise_clip": 0.5,
+    "policy_freq": 2,
+    "actor_lr": 3e-4,
+    "critic_lr": 3e-4,
 }
 
 
@@ -38,10 +61,20 @@ def test_every_td3_jax_flag_exists_with_its_default():
 def test_td3_jax_example_commands_parse():
     basic = parse_config("--env HalfCheetah-v5 --seed 0".split())
     assert basic == Config()
-    fast = parse_config("--env HalfCheetah-v5 --num_envs 16 --num_updates 4 --batch_size 512 --hidden_dim 512 "
-                        "--lr_schedule linear".split())
-    assert (fast.num_envs, fast.num_updates, fast.batch_size, fast.hidden_dim, fast.lr_schedule) == (16, 4, 512, 512, "linear")
-    td3 = parse_config("--env HalfCheetah-v5 --no-distributional --no-normalize_obs".split())
+    fast = parse_config(
+        "--env HalfCheetah-v5 --num_envs 16 --num_updates 4 --batch_size 512 --hidden_dim 512 "
+        "--lr_schedule linear".split()
+    )
+    assert (
+        fast.num_envs,
+        fast.num_updates,
+        fast.batch_size,
+        fast.hidden_dim,
+        fast.lr_schedule,
+    ) == (16, 4, 512, 512, "linear")
+    td3 = parse_config(
+        "--env HalfCheetah-v5 --no-distributional --no-normalize_obs".split()
+    )
     assert not td3.distributional and not td3.normalize_obs
     assert parse_config(["--max_timesteps", "1e6"]).max_timesteps == 1_000_000
     assert parse_config(["--lr_schedule", "None"]).lr_schedule is None
@@ -62,7 +95,10 @@ BAD = [
     (["--num_envs", "-2"], "--num_envs must be a positive integer"),
     (["--hidden_dim", "0"], "--hidden_dim must be a positive integer"),
     (["--hidden_dim", "3"], "--hidden_dim must be an integer of at least 4"),
-    (["--critic_hidden_dim", "2"], "--critic_hidden_dim must be an integer of at least 4"),
+    (
+        ["--critic_hidden_dim", "2"],
+        "--critic_hidden_dim must be an integer of at least 4",
+    ),
     (["--actor_lr=-1e-3"], "--actor_lr must be positive"),
     (["--critic_lr", "0"], "--critic_lr must be positive"),
     (["--critic_lr", "inf"], "--critic_lr must be a finite number"),
@@ -86,27 +122,51 @@ BAD = [
 
 
 @pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_flags_give_one_line_and_write_nothing(tmp_path, monkeypatch, capsys, argv, message):
+def test_bad_flags_give_one_line_and_write_nothing(
+    tmp_path, monkeypatch, capsys, argv, message
+):
     monkeypatch.chdir(tmp_path)
     assert main([*argv, "--results_dir", "r", "--models_dir", "m"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (
+        lines
+    )
     assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()
 
 
 def test_the_real_command_exits_2_without_a_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "fasttd3", "--tau", "2"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "fasttd3", "--tau", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --tau must be in (0, 1], got 2.0"
     assert list(tmp_path.iterdir()) == []
 
 
 def tiny(tmp_path, **changes):
-    return Config(**{**dict(env="Pendulum-v1", max_timesteps=600, start_timesteps=200, eval_freq=200,
-                            eval_episodes=2, hidden_dim=32, batch_size=32, v_min=-1600.0, v_max=0.0,
-                            results_dir=str(tmp_path / "results"), models_dir=str(tmp_path / "models"),
-                            run_name="tiny"), **changes})
+    return Config(
+        **{
+            **dict(
+                env="Pendulum-v1",
+                max_timesteps=600,
+                start_timesteps=200,
+                eval_freq=200,
+                eval_episodes=2,
+                hidden_dim=32,
+                batch_size=32,
+                v_min=-1600.0,
+                v_max=0.0,
+                results_dir=str(tmp_path / "results"),
+                models_dir=str(tmp_path / "models"),
+                run_name="tiny",
+            ),
+            **changes,
+        }
+    )
 
 
 def test_run_writes_results_and_checkpoint_and_refuses_to_overwrite(tmp_path):
@@ -114,7 +174,13 @@ def test_run_writes_results_and_checkpoint_and_refuses_to_overwrite(tmp_path):
     assert [row["step"] for row in rows] == [200, 400, 600]
     run = tmp_path / "results" / "tiny"
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert {"step", "eval_return", "wall_time", "steps_per_second", "critic_loss"} <= set(header)
+    assert {
+        "step",
+        "eval_return",
+        "wall_time",
+        "steps_per_second",
+        "critic_loss",
+    } <= set(header)
     assert json.loads((run / "config.json").read_text())["env"] == "Pendulum-v1"
     checkpoint = tmp_path / "models" / "tiny" / "checkpoint.msgpack"
     before = checkpoint.read_bytes()
@@ -128,7 +194,12 @@ def test_resume_continues_without_gap_or_duplicate(tmp_path):
     rows = train(tiny(tmp_path, max_timesteps=1000, resume=True), progress=False)
     steps = [int(row["step"]) for row in rows]
     assert steps == [200, 400, 600, 800, 1000]
-    csv_steps = [int(line.split(",")[0]) for line in (tmp_path / "results" / "tiny" / "metrics.csv").read_text().splitlines()[1:]]
+    csv_steps = [
+        int(line.split(",")[0])
+        for line in (tmp_path / "results" / "tiny" / "metrics.csv")
+        .read_text()
+        .splitlines()[1:]
+    ]
     assert csv_steps == steps
 
 
@@ -137,7 +208,10 @@ def test_resume_rejects_missing_corrupt_or_mismatched_checkpoints(tmp_path):
         train(tiny(tmp_path, resume=True), progress=False)
     train(tiny(tmp_path), progress=False)
     with pytest.raises(RunError, match="different settings.*hidden_dim"):
-        train(tiny(tmp_path, resume=True, hidden_dim=64, max_timesteps=800), progress=False)
+        train(
+            tiny(tmp_path, resume=True, hidden_dim=64, max_timesteps=800),
+            progress=False,
+        )
     checkpoint = tmp_path / "models" / "tiny" / "checkpoint.msgpack"
     checkpoint.write_bytes(b"not a checkpoint")
     metrics_before = (tmp_path / "results" / "tiny" / "metrics.csv").read_text()
@@ -146,10 +220,22 @@ def test_resume_rejects_missing_corrupt_or_mismatched_checkpoints(tmp_path):
     assert (tmp_path / "results" / "tiny" / "metrics.csv").read_text() == metrics_before
 
 
-def test_folders_that_cannot_be_written_are_refused_before_anything_runs(tmp_path, capsys):
+def test_folders_that_cannot_be_written_are_refused_before_anything_runs(
+    tmp_path, capsys
+):
     blocker = tmp_path / "a_file"
     blocker.write_text("results cannot go inside a file")
-    assert main(["--results_dir", str(blocker / "results"), "--models_dir", str(tmp_path / "m")]) == 2
+    assert (
+        main(
+            [
+                "--results_dir",
+                str(blocker / "results"),
+                "--models_dir",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: --results_dir") and "inside a file" in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
@@ -157,45 +243,86 @@ def test_folders_that_cannot_be_written_are_refused_before_anything_runs(tmp_pat
 
 def test_task_table_sets_the_support_and_a_flag_wins():
     assert set(TASK_REWARD_RANGES) >= {
-        "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5", "InvertedPendulum-v5",
-        "InvertedDoublePendulum-v5", "Reacher-v5", "Swimmer-v5", "Pendulum-v1"}
+        "HalfCheetah-v5",
+        "Hopper-v5",
+        "Walker2d-v5",
+        "Ant-v5",
+        "Humanoid-v5",
+        "InvertedPendulum-v5",
+        "InvertedDoublePendulum-v5",
+        "Reacher-v5",
+        "Swimmer-v5",
+        "Pendulum-v1",
+    }
     config, given = parse_flags(["--env", "HalfCheetah-v5"])
     resolved, sources = resolve_config(config, given)
     low, high = TASK_REWARD_RANGES["HalfCheetah-v5"]
-    assert resolved.v_max >= high / (1 - resolved.discount) and resolved.v_min <= low / (1 - resolved.discount)
-    assert sources["v_max"] == "task table (HalfCheetah-v5)" and sources["env"] == "flag"
+    assert resolved.v_max >= high / (
+        1 - resolved.discount
+    ) and resolved.v_min <= low / (1 - resolved.discount)
+    assert (
+        sources["v_max"] == "task table (HalfCheetah-v5)" and sources["env"] == "flag"
+    )
     config, given = parse_flags(["--env", "HalfCheetah-v5", "--v_max", "3000"])
     resolved, sources = resolve_config(config, given)
     assert resolved.v_max == 3000.0 and sources["v_max"] == "flag"
     assert resolved.v_min == task_defaults("HalfCheetah-v5")["v_min"]
     # The support follows the discount: gamma 0.9 means values ten times the reward, not 100.
-    assert task_defaults("Hopper-v5", 0.9)["v_max"] < task_defaults("Hopper-v5", 0.99)["v_max"]
+    assert (
+        task_defaults("Hopper-v5", 0.9)["v_max"]
+        < task_defaults("Hopper-v5", 0.99)["v_max"]
+    )
 
 
 def test_config_json_records_every_setting_and_its_source(tmp_path):
-    train(tiny(tmp_path, v_min=None, v_max=300.0, max_timesteps=200, start_timesteps=200), progress=False)
+    train(
+        tiny(tmp_path, v_min=None, v_max=300.0, max_timesteps=200, start_timesteps=200),
+        progress=False,
+    )
     saved = json.loads((tmp_path / "results" / "tiny" / "config.json").read_text())
-    assert saved["v_min"] == task_defaults("Pendulum-v1")["v_min"] and saved["v_max"] == 300.0
-    assert saved["sources"]["v_min"] == "task table (Pendulum-v1)" and saved["sources"]["v_max"] == "flag"
+    assert (
+        saved["v_min"] == task_defaults("Pendulum-v1")["v_min"]
+        and saved["v_max"] == 300.0
+    )
+    assert (
+        saved["sources"]["v_min"] == "task table (Pendulum-v1)"
+        and saved["sources"]["v_max"] == "flag"
+    )
     assert set(saved["sources"]) == {field.name for field in dataclasses.fields(Config)}
 
 
 def test_the_support_guard_warns_once_on_a_saturating_run(tmp_path, capsys):
     # Pendulum's values lie between about -100 and -1600: a support of [-5, 5] saturates.
-    train(tiny(tmp_path, v_min=-5.0, v_max=5.0, critic_lr=3e-3, eval_freq=100), progress=False)
-    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    train(
+        tiny(tmp_path, v_min=-5.0, v_max=5.0, critic_lr=3e-3, eval_freq=100),
+        progress=False,
+    )
+    warnings = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("warning:")
+    ]
     assert len(warnings) == 1, warnings
     assert "within 10% of v_min" in warnings[0] and "--v_min" in warnings[0]
 
 
 def test_a_diverging_run_stops_in_one_line_and_keeps_its_checkpoint(tmp_path, capsys):
     settings = dict(actor_lr=1e30, critic_lr=1e30, save_freq=200, max_timesteps=1000)
-    status = main([f"--{k}={v}" for k, v in {**dataclasses.asdict(tiny(tmp_path, **settings))}.items()
-                   if v is not None and not isinstance(v, bool)])
+    status = main(
+        [
+            f"--{k}={v}"
+            for k, v in {**dataclasses.asdict(tiny(tmp_path, **settings))}.items()
+            if v is not None and not isinstance(v, bool)
+        ]
+    )
     assert status == 1
     lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
-    error = [line for line in lines if line.startswith("error")]  # the rest is the progress bar
-    assert len(error) == 1 and error[0].startswith("error: training diverged at step"), error
+    error = [
+        line for line in lines if line.startswith("error")
+    ]  # the rest is the progress bar
+    assert len(error) == 1 and error[0].startswith(
+        "error: training diverged at step"
+    ), error
     assert "Traceback" not in "".join(lines)
     checkpoint = tmp_path / "models" / "tiny" / "checkpoint.msgpack"
     raw = flax.serialization.msgpack_restore(checkpoint.read_bytes())

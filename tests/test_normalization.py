@@ -1,9 +1,11 @@
 """Normalizer: the running statistics equal numpy's over everything seen, at any offset."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from fasttd3 import Normalizer
 
@@ -26,11 +28,15 @@ def test_matches_numpy_over_uneven_batches(seed, sizes, offset, scale):
     assume(scale >= 1e-4 * abs(offset))
     rng = np.random.default_rng(seed)
     dim = 5
-    batches = [(offset + scale * rng.normal(size=(n, dim))).astype(np.float32) for n in sizes]
+    batches = [
+        (offset + scale * rng.normal(size=(n, dim))).astype(np.float32) for n in sizes
+    ]
     norm = stream(Normalizer.create(dim), batches)
     everything = np.concatenate(batches).astype(np.float64)
     assert float(norm.count) == sum(sizes)
-    np.testing.assert_allclose(norm.mean, everything.mean(axis=0), rtol=1e-3, atol=1e-3 * scale)
+    np.testing.assert_allclose(
+        norm.mean, everything.mean(axis=0), rtol=1e-3, atol=1e-3 * scale
+    )
     if len(everything) > 1:
         np.testing.assert_allclose(norm.var, everything.var(axis=0), rtol=1e-3)
 
@@ -70,5 +76,7 @@ def test_update_and_normalize_are_jittable():
 
 @pytest.mark.parametrize("shape", [(4, 2), (4, 5), (3,), (0, 3), (2, 3, 1)])
 def test_wrong_batch_shape_raises_before_computing(shape):
-    with pytest.raises(ValueError, match=r"Normalizer.update needs a non-empty batch of shape \(n, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"Normalizer.update needs a non-empty batch of shape \(n, 3\)"
+    ):
         Normalizer.create(3).update(jnp.zeros(shape))

@@ -1,4 +1,5 @@
 """The device replay buffer: per-environment rings, and n-step windows that never cross an episode end."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +13,14 @@ def filled(rewards, dones, terminated, capacity):
     buffer = ReplayBuffer.create(num_envs, capacity, 1, 1)
     for t in range(steps):
         marker = jnp.asarray([[100 * e + t] for e in range(num_envs)], jnp.float32)
-        buffer = buffer.add(marker, jnp.zeros((num_envs, 1)), rewards[:, t], marker + 0.5, terminated[:, t], dones[:, t])
+        buffer = buffer.add(
+            marker,
+            jnp.zeros((num_envs, 1)),
+            rewards[:, t],
+            marker + 0.5,
+            terminated[:, t],
+            dones[:, t],
+        )
     return buffer
 
 
@@ -31,18 +39,27 @@ def test_n_step_windows_stop_at_episode_ends():
     rewards = rng.normal(size=(num_envs, steps)).astype(np.float32)
     dones = rng.random((num_envs, steps)) < 0.2
     terminated = dones & (rng.random((num_envs, steps)) < 0.5)
-    buffer = filled(jnp.asarray(rewards), jnp.asarray(dones, jnp.float32), jnp.asarray(terminated, jnp.float32), 64)
+    buffer = filled(
+        jnp.asarray(rewards),
+        jnp.asarray(dones, jnp.float32),
+        jnp.asarray(terminated, jnp.float32),
+        64,
+    )
     batch = buffer.sample(jax.random.key(1), 3 * 200, n, gamma)
     per_env = 200
     for i in range(len(batch.reward)):
         env, start = divmod(int(batch.obs[i, 0]), 100)
         assert env == i // per_env  # batch_size // num_envs samples from every ring
         assert start <= steps - n  # the whole window was written
-        reward, k, bootstrap, last = expected_n_step(rewards, dones, terminated, env, start, n, gamma)
+        reward, k, bootstrap, last = expected_n_step(
+            rewards, dones, terminated, env, start, n, gamma
+        )
         np.testing.assert_allclose(batch.reward[i], reward, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(batch.discount[i], gamma**k, rtol=1e-6)
         assert float(batch.bootstrap[i]) == bootstrap
-        assert float(batch.next_obs[i, 0]) == 100 * env + last + 0.5  # the next obs where the window ends
+        assert (
+            float(batch.next_obs[i, 0]) == 100 * env + last + 0.5
+        )  # the next obs where the window ends
 
 
 def test_ring_wraps_and_samples_only_live_slots():

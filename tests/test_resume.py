@@ -1,6 +1,7 @@
 """A run killed with SIGKILL at any moment and resumed is the same run: its metrics.csv equals
 the uninterrupted run's, row for row (all but the two timing columns). Hopper-v5, because its
 episodes end by termination at random times, so resets happen all along."""
+
 import csv
 import os
 import signal
@@ -25,7 +26,10 @@ def command(tmp_path, name, *extra):
 
 def rows(tmp_path, name):
     with open(tmp_path / "results" / name / "metrics.csv") as f:
-        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
+        return [
+            {k: v for k, v in row.items() if k not in TIMING}
+            for row in csv.DictReader(f)
+        ]
 
 
 def checkpoint_step(path):
@@ -36,7 +40,13 @@ def checkpoint_step(path):
 
 
 def test_sigkill_and_resume_gives_the_same_metrics(tmp_path):
-    subprocess.run(command(tmp_path, "whole"), env=ENV, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        command(tmp_path, "whole"),
+        env=ENV,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
     # Kill the second run once its second checkpoint (step 1400) exists, between two
     # checkpoints, in the middle of learning; its metrics.csv then has rows the resume redoes.
@@ -44,11 +54,17 @@ def test_sigkill_and_resume_gives_the_same_metrics(tmp_path):
                                stderr=subprocess.DEVNULL)  # fmt: skip
     checkpoint = tmp_path / "models" / "killed" / "checkpoint.msgpack"
     deadline = time.time() + 600
-    while checkpoint_step(checkpoint) < 1400 and process.poll() is None and time.time() < deadline:
+    while (
+        checkpoint_step(checkpoint) < 1400
+        and process.poll() is None
+        and time.time() < deadline
+    ):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert process.returncode == -signal.SIGKILL, (
+        "the run ended before it could be killed"
+    )
     killed_at = checkpoint_step(checkpoint)
     assert 1400 <= killed_at < 2500
 
