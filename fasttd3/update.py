@@ -9,15 +9,24 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fasttd3.c51 import categorical_cross_entropy, check_support, expected_value, make_support, project_distribution
+from fasttd3.c51 import (
+    check_support,
+    expected_value,
+    make_support,
+    project_distribution,
+    shifted_atoms,
+)
 from fasttd3.networks import Actor, TwinCritic
 
 
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
     """The algorithm's settings, named as the command-line flags. Frozen, so jit can treat it as static."""
+
     hidden_dim: int = 256
-    critic_hidden_dim: Optional[int] = None  # None: hidden_dim. FastTD3 uses 512 (actor) and 1024 (critic)
+    critic_hidden_dim: Optional[int] = (
+        None  # None: hidden_dim. FastTD3 uses 512 (actor) and 1024 (critic)
+    )
     distributional: bool = True
     num_atoms: int = 101
     v_min: float = -250.0
@@ -35,29 +44,36 @@ class AgentConfig:
 
 class Batch(NamedTuple):
     """A batch of transitions; `discount` is per sample (gamma ** n for an n-step return)."""
+
     obs: jax.Array
     action: jax.Array
     reward: jax.Array
     next_obs: jax.Array
-    bootstrap: jax.Array  # 1.0 where the target may look past next_obs (not terminated), else 0.0
+    bootstrap: (
+        jax.Array
+    )  # 1.0 where the target may look past next_obs (not terminated), else 0.0
     discount: jax.Array
 
 
 @flax.struct.dataclass
 class AgentState:
     """Everything that changes during learning: an immutable pytree, replaced by each update."""
+
     actor_params: Any
     critic_params: Any
     target_critic_params: Any
     target_actor_params: Any  # used only by TD3's target actor (use_target_actor=True)
     actor_opt_state: Any
     critic_opt_state: Any
-    num_updates: jax.Array  # gradient updates done so far; decides the delayed actor steps
+    num_updates: (
+        jax.Array
+    )  # gradient updates done so far; decides the delayed actor steps
 
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
     """What does not change: the networks' definitions, the optimizers and the settings."""
+
     config: AgentConfig
     actor: Actor
     critic: TwinCritic
@@ -74,12 +90,18 @@ def make_agent(action_dim, config=AgentConfig(), actor_lr=None, critic_lr=None):
     return Agent(
         config=config,
         actor=Actor(action_dim, config.hidden_dim),
-        critic=TwinCritic(critic_outputs, config.critic_hidden_dim or config.hidden_dim),
+        critic=TwinCritic(
+            critic_outputs, config.critic_hidden_dim or config.hidden_dim
+        ),
         # AdamW as in FastTD3: decoupled weight decay, no gradient clipping.
-        actor_optimizer=optax.adamw(config.actor_lr if actor_lr is None else actor_lr,
-                                    weight_decay=config.weight_decay),
-        critic_optimizer=optax.adamw(config.critic_lr if critic_lr is None else critic_lr,
-                                     weight_decay=config.weight_decay),
+        actor_optimizer=optax.adamw(
+            config.actor_lr if actor_lr is None else actor_lr,
+            weight_decay=config.weight_decay,
+        ),
+        critic_optimizer=optax.adamw(
+            config.critic_lr if critic_lr is None else critic_lr,
+            weight_decay=config.weight_decay,
+        ),
     )
 
 
@@ -90,7 +112,9 @@ def init_agent_state(agent, key, obs_dim):
     action = jnp.zeros((1, agent.actor.action_dim))
     actor_params = agent.actor.init(actor_key, obs)
     critic_params = agent.critic.init(critic_key, obs, action)
-    copy = lambda tree: jax.tree.map(jnp.copy, tree)  # own buffers, so the state can be donated
+    copy = lambda tree: jax.tree.map(
+        jnp.copy, tree
+    )  # own buffers, so the state can be donated
     return AgentState(
         actor_params=actor_params,
         critic_params=critic_params,
@@ -115,7 +139,11 @@ def smoothed_next_action(agent, actor_params, next_obs, key):
     """Target policy smoothing: the policy's action plus clipped Gaussian noise, kept in [-1, 1]."""
     cfg = agent.config
     action = agent.actor.apply(actor_params, next_obs)
-    noise = jnp.clip(cfg.policy_noise * jax.random.normal(key, action.shape), -cfg.noise_clip, cfg.noise_clip)
+    noise = jnp.clip(
+        cfg.policy_noise * jax.random.normal(key, action.shape),
+        -cfg.noise_clip,
+        cfg.noise_clip,
+    )
     return jnp.clip(action + noise, -1.0, 1.0)
 
 
@@ -123,20 +151,42 @@ def critic_targets(agent, state, batch, key):
     """What each of the two online critics is trained towards, shape (2, B, N) for C51 or (2, B)."""
     cfg = agent.config
     # FastTD3 takes next actions from the online actor; TD3 from a slowly moving target actor.
-    actor_params = state.target_actor_params if cfg.use_target_actor else state.actor_params
+    actor_params = (
+        state.target_actor_params if cfg.use_target_actor else state.actor_params
+    )
     next_action = smoothed_next_action(agent, actor_params, batch.next_obs, key)
-    next_out = agent.critic.apply(state.target_critic_params, batch.next_obs, next_action)
+    next_out = agent.critic.apply(
+        state.target_critic_params, batch.next_obs, next_action
+    )
     if cfg.distributional:
-        def project(logits):
-            return project_distribution(jax.nn.softmax(logits, axis=-1), batch.reward, batch.bootstrap,
-                                        batch.discount, cfg.v_min, cfg.v_max)
-        projected = jax.vmap(project)(next_out)  # both target critics, projected
+        next_probs = jax.nn.softmax(next_out, axis=-1)  # (2, B, N), both target critics
+
+        def project(probs):
+            return project_distribution(
+                probs,
+                batch.reward,
+                batch.bootstrap,
+                batch.discount,
+                cfg.v_min,
+                cfg.v_max,
+            )
+
         if not cfg.use_cdq:
-            return projected
-        # Clipped double Q on distributions: per sample, keep the projected target with the smaller mean.
-        values = expected_value(projected, make_support(cfg.v_min, cfg.v_max, cfg.num_atoms))
-        chosen = jnp.where((values[0] < values[1])[:, None], projected[0], projected[1])
-        return jnp.stack([chosen, chosen])
+            return jax.vmap(project)(next_probs)  # each critic gets its own target
+        # Clipped double Q on distributions: per sample, the target with the smaller mean
+        # AFTER projection. The projection keeps the mean of the clipped atoms t_j (chapter 2),
+        # so that mean is sum_j p_j t_j before projecting: only the chosen one is projected.
+        atoms = shifted_atoms(
+            batch.reward,
+            batch.bootstrap,
+            batch.discount,
+            cfg.v_min,
+            cfg.v_max,
+            cfg.num_atoms,
+        )
+        means = jnp.sum(next_probs * atoms, axis=-1)  # (2, B): the projected means
+        chosen = jnp.where((means[0] < means[1])[:, None], next_probs[0], next_probs[1])
+        return jnp.broadcast_to(project(chosen), next_out.shape)  # one target for both
     next_q = next_out[..., 0]
     if cfg.use_cdq:
         next_q = jnp.broadcast_to(jnp.min(next_q, axis=0), next_q.shape)
@@ -146,11 +196,19 @@ def critic_targets(agent, state, batch, key):
 def critic_loss(critic_params, agent, batch, targets):
     """Cross-entropy (C51) or squared error (scalar), averaged over the batch, summed over both critics."""
     out = agent.critic.apply(critic_params, batch.obs, batch.action)
-    if agent.config.distributional:
-        per_critic = jnp.mean(categorical_cross_entropy(targets, out), axis=-1)
-    else:
-        per_critic = jnp.mean((out[..., 0] - jax.lax.stop_gradient(targets)) ** 2, axis=-1)
-    return jnp.sum(per_critic), jnp.mean(critic_values(agent, out))
+    cfg = agent.config
+    if not cfg.distributional:
+        per_critic = jnp.mean(
+            (out[..., 0] - jax.lax.stop_gradient(targets)) ** 2, axis=-1
+        )
+        return jnp.sum(per_critic), jnp.mean(out[..., 0])
+    # chapter 2's categorical_cross_entropy, written out so that one log-softmax serves both
+    # the loss and the mean-Q metric (exp(log p) = p).
+    log_probs = jax.nn.log_softmax(out, axis=-1)
+    cross_entropy = -jnp.sum(jax.lax.stop_gradient(targets) * log_probs, axis=-1)
+    support = make_support(cfg.v_min, cfg.v_max, cfg.num_atoms)
+    q = expected_value(jnp.exp(jax.lax.stop_gradient(log_probs)), support)
+    return jnp.sum(jnp.mean(cross_entropy, axis=-1)), jnp.mean(q)
 
 
 def actor_loss(actor_params, agent, critic_params, obs):
@@ -173,25 +231,42 @@ def update(agent, state, batch, key):
     cfg = agent.config
     targets = critic_targets(agent, state, batch, key)
     (loss_c, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(
-        state.critic_params, agent, batch, targets)
+        state.critic_params, agent, batch, targets
+    )
     critic_params, critic_opt_state = optimizer_step(
-        agent.critic_optimizer, state.critic_params, state.critic_opt_state, grads)
-    state = state.replace(critic_params=critic_params, critic_opt_state=critic_opt_state)
+        agent.critic_optimizer, state.critic_params, state.critic_opt_state, grads
+    )
+    state = state.replace(
+        critic_params=critic_params, critic_opt_state=critic_opt_state
+    )
     if not cfg.use_target_actor:
         # FastTD3: the target critic follows the online one after every critic step.
-        state = state.replace(target_critic_params=optax.incremental_update(
-            state.critic_params, state.target_critic_params, cfg.tau))
+        state = state.replace(
+            target_critic_params=optax.incremental_update(
+                state.critic_params, state.target_critic_params, cfg.tau
+            )
+        )
 
     def actor_step(state):
-        loss_a, grads = jax.value_and_grad(actor_loss)(state.actor_params, agent, state.critic_params, batch.obs)
+        loss_a, grads = jax.value_and_grad(actor_loss)(
+            state.actor_params, agent, state.critic_params, batch.obs
+        )
         actor_params, actor_opt_state = optimizer_step(
-            agent.actor_optimizer, state.actor_params, state.actor_opt_state, grads)
-        state = state.replace(actor_params=actor_params, actor_opt_state=actor_opt_state)
+            agent.actor_optimizer, state.actor_params, state.actor_opt_state, grads
+        )
+        state = state.replace(
+            actor_params=actor_params, actor_opt_state=actor_opt_state
+        )
         if cfg.use_target_actor:
             # TD3: both targets move only on the delayed steps.
             state = state.replace(
-                target_actor_params=optax.incremental_update(state.actor_params, state.target_actor_params, cfg.tau),
-                target_critic_params=optax.incremental_update(state.critic_params, state.target_critic_params, cfg.tau))
+                target_actor_params=optax.incremental_update(
+                    state.actor_params, state.target_actor_params, cfg.tau
+                ),
+                target_critic_params=optax.incremental_update(
+                    state.critic_params, state.target_critic_params, cfg.tau
+                ),
+            )
         return state, loss_a
 
     def skip_actor(state):
