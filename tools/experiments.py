@@ -131,6 +131,12 @@ def main():
     parser.add_argument(
         "--commit", action="store_true", help="git commit each run's data"
     )
+    parser.add_argument(
+        "--library",
+        default=None,
+        help="folder holding the fasttd3 package to run (e.g. a git worktree at a fixed "
+        "commit); default: the installed one",
+    )
     args = parser.parse_args()
     scratch = Path(args.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
