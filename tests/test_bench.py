@@ -44,22 +44,21 @@ def test_ring_copies_sees_a_copy():
 
 
 def test_two_programs_equal_one_program():
-    config = Config(hidden_dim=16, critic_hidden_dim=16, batch_size=8,
-                    buffer_size=64, num_updates=2, num_atoms=11)  # fmt: skip
+    # store+explore then train: the same run as Trainer.step (same key order)
+    config = Config(hidden_dim=8, batch_size=4, buffer_size=16, num_updates=2,
+                    num_atoms=11)  # fmt: skip
     trainer = Trainer(config, 3, 2)
     rng = np.random.default_rng(0)
     one = trainer.init(jax.random.key(0), 3, 2)
     two = trainer.init(jax.random.key(0), 3, 2)
     first, second = bench.two_programs(trainer)
-    for step in range(12):
+    for _ in range(4):
         obs = rng.normal(size=(1, 3)).astype(np.float32)
         transition = Transition(obs, np.zeros((1, 2), np.float32), np.ones(1, np.float32),
                                 obs, np.zeros(1, np.float32), np.zeros(1, bool))  # fmt: skip
-        learn = step >= 8
-        one, action_one = trainer.step(one, transition, obs, learn=learn)
+        one, action_one = trainer.step(one, transition, obs, learn=True)
         two, action_two = first(two, transition, obs)
-        if learn:
-            two = second(two)
+        two = second(two)
         np.testing.assert_array_equal(action_one, action_two)
     leaves = lambda state: jax.tree.leaves(
         state.replace(key=jax.random.key_data(state.key))
