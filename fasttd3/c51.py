@@ -6,7 +6,8 @@ import jax.numpy as jnp
 
 
 def check_support(v_min, v_max, num_atoms):
-    """Fail fast, before any array work, on a support that cannot hold a distribution."""
+    """Fail fast, before any array work, on a support that cannot hold a
+    distribution."""
     if int(num_atoms) < 2:
         raise ValueError(
             f"num_atoms must be at least 2 (a support needs two ends), got {num_atoms}"
@@ -35,8 +36,10 @@ def projection_method(method="auto"):
     """Which projection `method` means on this machine: "scatter" or "dense".
 
     "auto" is "scatter" on a CPU, where it measured several times faster (this chapter,
-    section "The same projection without a scatter"), and "dense" on a GPU or TPU, which was
-    not measured: there it avoids atomic adds, so the sum order is the same on every run.
+    section "The same projection without a scatter"), and "dense" on a GPU or TPU, which
+    was
+    not measured: there it avoids atomic adds, so the sum order is the same on every
+    run.
     """
     if method not in PROJECTION_METHODS:
         raise ValueError(f"method must be one of {PROJECTION_METHODS}, got {method!r}")
@@ -48,7 +51,7 @@ def projection_method(method="auto"):
 def shifted_atoms(
     rewards, bootstrap, discount, v_min, v_max, num_atoms, dtype=jnp.float32
 ):
-    """t_j = clip(r + bootstrap * discount * z_j, v_min, v_max) for every row: (B, N)."""
+    """t_j = clip(r + bootstrap * discount * z_j, v_min, v_max), one row per sample."""
     support = jnp.linspace(v_min, v_max, num_atoms, dtype=dtype)
     scale = jnp.asarray(bootstrap, dtype) * jnp.asarray(discount, dtype)
     return jnp.clip(rewards[..., None] + scale[..., None] * support, v_min, v_max)
@@ -57,11 +60,15 @@ def shifted_atoms(
 def project_distribution(
     probs, rewards, bootstrap, discount, v_min, v_max, method="auto"
 ):
-    """Project the shifted distribution r + bootstrap * discount * Z back onto the support.
+    """Project the shifted distribution r + bootstrap * discount * Z back onto the
+    support.
 
-    probs: (B, N) probabilities over linspace(v_min, v_max, N); rewards, bootstrap: (B,);
-    discount: scalar or (B,). v_min and v_max are Python numbers (the support is static).
-    Atom i receives sum_j p_j * max(0, 1 - |b_j - i|), so every row keeps its total mass.
+    probs: (B, N) probabilities over linspace(v_min, v_max, N); rewards, bootstrap:
+    (B,);
+    discount: scalar or (B,). v_min and v_max are Python numbers (the support is
+    static).
+    Atom i receives sum_j p_j * max(0, 1 - |b_j - i|), so every row keeps its total
+    mass.
     method: "scatter" (two scatter-adds), "dense" (the hat kernel over all pairs, see
     project_dense) or "auto" (the faster one for this backend, see projection_method).
     """
@@ -72,19 +79,23 @@ def project_distribution(
     target_atoms = shifted_atoms(
         rewards, bootstrap, discount, v_min, v_max, num_atoms, probs.dtype
     )
-    # b_j, a real number in [0, N - 1]; the clip guards against float32 rounding past either end.
+    # b_j, a real number in [0, N - 1]; the clip guards against float32 rounding past
+    # either end.
     position = jnp.clip((target_atoms - v_min) / delta_z, 0, num_atoms - 1)
     if method == "dense":
         return project_dense(probs, position)  # defined further down in this chapter
-    # Pair each b_j with the atoms `lower` and `lower + 1` around it. Capping `lower` at N - 2
-    # gives b_j = N - 1 the pair (N - 2, N - 1) with all its mass on the top atom: no index
+    # Pair each b_j with the atoms `lower` and `lower + 1` around it. Capping `lower` at
+    # N - 2
+    # gives b_j = N - 1 the pair (N - 2, N - 1) with all its mass on the top atom: no
+    # index
     # ever leaves the support and no mass is dropped, on an atom or at either end.
     lower = jnp.clip(jnp.floor(position), 0, num_atoms - 2)
     upper_weight = position - lower
     lower_index = lower.astype(jnp.int32)
     rows = jnp.arange(probs.shape[0])[:, None]
     projected = jnp.zeros_like(probs)
-    # Scatter-add, not assignment: several b_j can share a neighbour (clipping makes that common).
+    # Scatter-add, not assignment: several b_j can share a neighbour (clipping makes
+    # that common).
     projected = projected.at[rows, lower_index].add(probs * (1.0 - upper_weight))
     projected = projected.at[rows, lower_index + 1].add(probs * upper_weight)
     return projected
@@ -93,7 +104,8 @@ def project_distribution(
 def project_dense(probs, position):
     """Atom i receives sum_j p_j max(0, 1 - |b_j - i|), summed over every pair (j, i).
 
-    position: (B, N), the b_j of each row, already in [0, N - 1]. O(B N^2) work, no scatter.
+    position: (B, N), the b_j of each row, already in [0, N - 1]. O(B N^2) work, no
+    scatter.
     """
     atoms = jnp.arange(probs.shape[-1], dtype=probs.dtype)
     hat = jnp.maximum(0.0, 1.0 - jnp.abs(position[..., :, None] - atoms))  # (B, j, i)
@@ -101,7 +113,8 @@ def project_dense(probs, position):
 
 
 def categorical_cross_entropy(target_probs, logits):
-    """-sum_i target_i log softmax(logits)_i per row: the C51 critic loss (targets carry no gradient)."""
+    """-sum_i target_i log softmax(logits)_i per row: the C51 critic loss (targets carry
+    no gradient)."""
     return -jnp.sum(
         jax.lax.stop_gradient(target_probs) * jax.nn.log_softmax(logits, axis=-1),
         axis=-1,

@@ -21,7 +21,8 @@ from fasttd3.networks import Actor, TwinCritic
 
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
-    """The algorithm's settings, named as the command-line flags. Frozen, so jit can treat it as static."""
+    """The algorithm's settings, named as the command-line flags. Frozen, so jit can
+    treat it as static."""
 
     hidden_dim: int = 256
     critic_hidden_dim: Optional[int] = (
@@ -43,7 +44,8 @@ class AgentConfig:
 
 
 class Batch(NamedTuple):
-    """A batch of transitions; `discount` is per sample (gamma ** n for an n-step return)."""
+    """A batch of transitions; `discount` is per sample (gamma ** n for an n-step
+    return)."""
 
     obs: jax.Array
     action: jax.Array
@@ -57,7 +59,8 @@ class Batch(NamedTuple):
 
 @flax.struct.dataclass
 class AgentState:
-    """Everything that changes during learning: an immutable pytree, replaced by each update."""
+    """Everything that changes during learning: an immutable pytree, replaced by each
+    update."""
 
     actor_params: Any
     critic_params: Any
@@ -72,7 +75,7 @@ class AgentState:
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
-    """What does not change: the networks' definitions, the optimizers and the settings."""
+    """What does not change: the networks' definitions, the optimizers, the settings."""
 
     config: AgentConfig
     actor: Actor
@@ -82,7 +85,8 @@ class Agent:
 
 
 def make_agent(action_dim, config=AgentConfig(), actor_lr=None, critic_lr=None):
-    """Build the static half of the agent. Learning rates default to the config's; pass an
+    """Build the static half of the agent. Learning rates default to the config's; pass
+    an
     optax schedule instead of a number to decay them."""
     if config.distributional:
         check_support(config.v_min, config.v_max, config.num_atoms)
@@ -106,7 +110,8 @@ def make_agent(action_dim, config=AgentConfig(), actor_lr=None, critic_lr=None):
 
 
 def init_agent_state(agent, key, obs_dim):
-    """A fresh AgentState: random online networks, targets equal to them, fresh AdamW moments, counter 0."""
+    """A fresh AgentState: random online networks, targets equal to them, fresh AdamW
+    moments, counter 0."""
     actor_key, critic_key = jax.random.split(key)
     obs = jnp.zeros((1, obs_dim))
     action = jnp.zeros((1, agent.actor.action_dim))
@@ -127,7 +132,8 @@ def init_agent_state(agent, key, obs_dim):
 
 
 def critic_values(agent, critic_out):
-    """Scalar Q from the critic's output: the mean of the categorical distribution, or the output itself."""
+    """Scalar Q from the critic's output: the mean of the categorical distribution, or
+    the output itself."""
     cfg = agent.config
     if cfg.distributional:
         support = make_support(cfg.v_min, cfg.v_max, cfg.num_atoms)
@@ -136,7 +142,8 @@ def critic_values(agent, critic_out):
 
 
 def smoothed_next_action(agent, actor_params, next_obs, key):
-    """Target policy smoothing: the policy's action plus clipped Gaussian noise, kept in [-1, 1]."""
+    """Target policy smoothing: the policy's action plus clipped Gaussian noise, kept in
+    [-1, 1]."""
     cfg = agent.config
     action = agent.actor.apply(actor_params, next_obs)
     noise = jnp.clip(
@@ -148,9 +155,11 @@ def smoothed_next_action(agent, actor_params, next_obs, key):
 
 
 def critic_targets(agent, state, batch, key):
-    """What each of the two online critics is trained towards, shape (2, B, N) for C51 or (2, B)."""
+    """What each of the two online critics is trained towards, shape (2, B, N) for C51
+    or (2, B)."""
     cfg = agent.config
-    # FastTD3 takes next actions from the online actor; TD3 from a slowly moving target actor.
+    # FastTD3 takes next actions from the online actor; TD3 from a slowly moving target
+    # actor.
     actor_params = (
         state.target_actor_params if cfg.use_target_actor else state.actor_params
     )
@@ -173,9 +182,12 @@ def critic_targets(agent, state, batch, key):
 
         if not cfg.use_cdq:
             return jax.vmap(project)(next_probs)  # each critic gets its own target
-        # Clipped double Q on distributions: per sample, the target with the smaller mean
-        # AFTER projection. The projection keeps the mean of the clipped atoms t_j (chapter 2),
-        # so that mean is sum_j p_j t_j before projecting: only the chosen one is projected.
+        # Clipped double Q on distributions: per sample, the target with the smaller
+        # mean
+        # AFTER projection. The projection keeps the mean of the clipped atoms t_j
+        # (chapter 2),
+        # so that mean is sum_j p_j t_j before projecting: only the chosen one is
+        # projected.
         atoms = shifted_atoms(
             batch.reward,
             batch.bootstrap,
@@ -194,7 +206,8 @@ def critic_targets(agent, state, batch, key):
 
 
 def critic_loss(critic_params, agent, batch, targets):
-    """Cross-entropy (C51) or squared error (scalar), averaged over the batch, summed over both critics."""
+    """Cross-entropy (C51) or squared error (scalar), averaged over the batch, summed
+    over both critics."""
     out = agent.critic.apply(critic_params, batch.obs, batch.action)
     cfg = agent.config
     if not cfg.distributional:
@@ -202,7 +215,8 @@ def critic_loss(critic_params, agent, batch, targets):
             (out[..., 0] - jax.lax.stop_gradient(targets)) ** 2, axis=-1
         )
         return jnp.sum(per_critic), jnp.mean(out[..., 0])
-    # chapter 2's categorical_cross_entropy, written out so that one log-softmax serves both
+    # chapter 2's categorical_cross_entropy, written out so that one log-softmax serves
+    # both
     # the loss and the mean-Q metric (exp(log p) = p).
     log_probs = jax.nn.log_softmax(out, axis=-1)
     cross_entropy = -jnp.sum(jax.lax.stop_gradient(targets) * log_probs, axis=-1)
@@ -212,7 +226,8 @@ def critic_loss(critic_params, agent, batch, targets):
 
 
 def actor_loss(actor_params, agent, critic_params, obs):
-    """-mean Q(s, pi(s)), with Q the smaller of the two critics (or their mean without clipped double Q)."""
+    """-mean Q(s, pi(s)), with Q the smaller of the two critics (or their mean without
+    clipped double Q)."""
     action = agent.actor.apply(actor_params, obs)
     q = critic_values(agent, agent.critic.apply(critic_params, obs, action))
     q = jnp.min(q, axis=0) if agent.config.use_cdq else jnp.mean(q, axis=0)
@@ -226,8 +241,10 @@ def optimizer_step(optimizer, params, opt_state, grads):
 
 
 def update(agent, state, batch, key):
-    """One gradient update on one batch: the critics always; the actor (and TD3's targets) on every
-    policy_freq-th call, after the critics, on the same batch. Pure: returns a new state and metrics."""
+    """One gradient update on one batch: the critics always; the actor (and TD3's
+    targets) on every
+    policy_freq-th call, after the critics, on the same batch. Pure: returns a new
+    state and metrics."""
     cfg = agent.config
     targets = critic_targets(agent, state, batch, key)
     (loss_c, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(
