@@ -17,10 +17,6 @@ from fasttd3.replay import ReplayBuffer
 from fasttd3.update import AgentConfig, AgentState, init_agent_state, make_agent, update
 
 
-# FastTD3's support for tasks that no table covers (its HumanoidBench default).
-DEFAULT_SUPPORT = (-250.0, 250.0)
-
-
 @dataclasses.dataclass(frozen=True)
 class Config(AgentConfig):
     """Every setting of a training run; the fields are the command-line flags."""
@@ -51,6 +47,10 @@ class Config(AgentConfig):
     results_dir: str = "results"
     models_dir: str = "models"
     resume: bool = False
+
+
+# FastTD3's support for tasks that no table covers (its HumanoidBench default).
+DEFAULT_SUPPORT = (-250.0, 250.0)
 
 
 def with_support(config):
