@@ -412,51 +412,53 @@ def train(config, progress=True, given=None):
 
             bar = tqdm(total=config.max_timesteps, initial=step, unit="step",
                        mininterval=5.0)  # fmt: skip
-        while step < config.max_timesteps:
-            learn = step + config.num_envs > learn_from
-            state, action = trainer.step(
-                state, pending, jnp.asarray(obs, jnp.float32), learn=learn
-            )
-            step += config.num_envs
-            if step <= config.start_timesteps:
-                action = rng.uniform(-1.0, 1.0, (config.num_envs, action_dim))
-            action = np.asarray(action, np.float32)
-            next_obs, reward, terminated, truncated, info = envs.step(
-                rescale_action(action, low, high)
-            )
-            pending = make_transition(
-                obs, action, reward, next_obs, terminated, truncated, info
-            )
-            obs = next_obs
-            finished = step >= config.max_timesteps
-            if step % config.eval_freq < config.num_envs or finished:
-                row, state = log_row(state, trainer, eval_envs, step, clock)
-                check_finite(state, row, step, last_saved, checkpoint_path)
-                rows.append(row)
-                write_rows(results / "metrics.csv", rows)
-                message = None
-                if config.distributional and row["q_mean"] != "":
-                    message = support_warning(config, row["q_mean"])
-                if message and not warned:
-                    warned = True
-                    (bar.write if bar else print)(message, file=sys.stderr)
+        try:
+            while step < config.max_timesteps:
+                learn = step + config.num_envs > learn_from
+                state, action = trainer.step(
+                    state, pending, jnp.asarray(obs, jnp.float32), learn=learn
+                )
+                step += config.num_envs
+                if step <= config.start_timesteps:
+                    action = rng.uniform(-1.0, 1.0, (config.num_envs, action_dim))
+                action = np.asarray(action, np.float32)
+                next_obs, reward, terminated, truncated, info = envs.step(
+                    rescale_action(action, low, high)
+                )
+                pending = make_transition(
+                    obs, action, reward, next_obs, terminated, truncated, info
+                )
+                obs = next_obs
+                finished = step >= config.max_timesteps
+                if step % config.eval_freq < config.num_envs or finished:
+                    row, state = log_row(state, trainer, eval_envs, step, clock)
+                    check_finite(state, row, step, last_saved, checkpoint_path)
+                    rows.append(row)
+                    write_rows(results / "metrics.csv", rows)
+                    message = None
+                    if config.distributional and row["q_mean"] != "":
+                        message = support_warning(config, row["q_mean"])
+                    if message and not warned:
+                        warned = True
+                        (bar.write if bar else print)(message, file=sys.stderr)
+                    if bar is not None:
+                        bar.set_postfix(eval_return=row["eval_return"],
+                                        sps=row["steps_per_second"])  # fmt: skip
+                if (
+                    config.save_freq and step % config.save_freq < config.num_envs
+                ) or finished:
+                    check_finite(state, None, step, last_saved, checkpoint_path)
+                    checkpoint = Checkpoint(
+                        state, step, obs, pending, rng.bit_generator.state,
+                        vector_env_state(envs),
+                    )  # fmt: skip
+                    save_checkpoint(checkpoint_path, checkpoint, config)
+                    last_saved = step
                 if bar is not None:
-                    bar.set_postfix(eval_return=row["eval_return"],
-                                    sps=row["steps_per_second"])  # fmt: skip
-            if (
-                config.save_freq and step % config.save_freq < config.num_envs
-            ) or finished:
-                check_finite(state, None, step, last_saved, checkpoint_path)
-                checkpoint = Checkpoint(
-                    state, step, obs, pending, rng.bit_generator.state,
-                    vector_env_state(envs),
-                )  # fmt: skip
-                save_checkpoint(checkpoint_path, checkpoint, config)
-                last_saved = step
+                    bar.update(config.num_envs)
+        finally:  # the bar ends its line, so an error prints on a line of its own
             if bar is not None:
-                bar.update(config.num_envs)
-        if bar is not None:
-            bar.close()
+                bar.close()
         return rows
 
 
