@@ -66,7 +66,8 @@ class ReplayBuffer:
         episode boundary: the return stops at the first done, with gamma ** (steps actually taken)."""
         num_envs = self.reward.shape[0]
         per_env = batch_size // num_envs
-        # Start only where the n following slots are written: age 0 is the oldest slot in the ring.
+        # Start only where the n following slots are written: age 0 is the oldest slot
+        # in the ring.
         oldest = jnp.where(self.size < self.capacity, 0, self.position)
         age = jax.random.randint(
             key, (num_envs, per_env), 0, jnp.maximum(self.size - n_step + 1, 1)

@@ -95,7 +95,9 @@ def save_checkpoint(path, checkpoint, config):
 
 
 def load_checkpoint(path, template, config):
-    """Restore a checkpoint into `template` (a fresh TrainState); errors say what is wrong."""
+    """Restore a checkpoint into `template` (a fresh TrainState); errors say what is
+    wrong.
+    """
     if not path.exists():
         raise RunError(
             f"--resume: no checkpoint at {path}; start the run without --resume"

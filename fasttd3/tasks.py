@@ -21,7 +21,8 @@ TASK_REWARD_RANGES = {
     "Pendulum-v1": (-16.3, 0.0),
 }
 # The support is padded by this share of the value range on each side, so that the
-# support guard's 10% band (see `support_warning`) lies outside the values a task reaches.
+# support guard's 10% band (see `support_warning`) lies outside the values a task
+# reaches.
 SUPPORT_PADDING = 0.125
 GUARD_BAND = 0.1
 

@@ -21,7 +21,8 @@ from fasttd3.update import AgentConfig, AgentState, init_agent_state, make_agent
 class Config(AgentConfig):
     """Every setting of a training run; the fields are the command-line flags."""
 
-    # None means "not chosen": chapter 7 fills in a per-task support, else DEFAULT_SUPPORT.
+    # None means "not chosen": chapter 7 fills in a per-task support, else
+    # DEFAULT_SUPPORT.
     v_min: Optional[float] = None
     v_max: Optional[float] = None
     env: str = "HalfCheetah-v5"
@@ -251,7 +252,9 @@ def make_envs(config, num_envs):
 
 
 def true_next_obs(next_obs, info):
-    """The observation each environment really reached (the final one at an episode's end)."""
+    """The observation each environment really reached (the final one at an episode's
+    end).
+    """
     if "final_obs" not in info:
         return next_obs
     ended = info["_final_obs"]
