@@ -63,7 +63,8 @@ class ReplayBuffer:
 
     def sample(self, key, batch_size, n_step, discount):
         """batch_size // num_envs transitions from every ring, as n-step transitions that never cross an
-        episode boundary: the return stops at the first done, with gamma ** (steps actually taken)."""
+        episode boundary: the return stops at the first done, with gamma ** (steps
+        actually taken)."""
         num_envs = self.reward.shape[0]
         per_env = batch_size // num_envs
         # Start only where the n following slots are written: age 0 is the oldest slot

@@ -28,7 +28,8 @@ GUARD_BAND = 0.1
 
 
 def support_for(reward_low, reward_high, discount):
-    """The C51 support for a task whose per-step rewards lie in [reward_low, reward_high].
+    """The C51 support for a task whose per-step rewards lie in [reward_low,
+    reward_high].
 
     A policy that earns r at every step forever has the value r / (1 - discount), so the
     values lie in [reward_low, reward_high] / (1 - discount). Pad that range on both
@@ -48,7 +49,8 @@ def task_defaults(env, discount=0.99):
 
 
 def resolve_config(config, given=None):
-    """The config with every unset (None) setting filled in, and where each value came from.
+    """The config with every unset (None) setting filled in, and where each value came
+    from.
 
     `given` names the settings set explicitly (the command line's flags); without it,
     every setting that differs from Config()'s default counts as given. A given setting
