@@ -98,6 +98,7 @@ def support_warning(config, q_mean):
         return None
     return (
         f"warning: the critic's mean value {q_mean:.1f} is within 10% of {end} "
-        f"(support [{config.v_min:g}, {config.v_max:g}]): values beyond it are clipped; "
+        f"(support [{config.v_min:g}, {config.v_max:g}]): values beyond it are "
+        "clipped; "
         f"widen the support, e.g. {flag} {wider:g}"
     )
