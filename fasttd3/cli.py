@@ -283,7 +283,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """One flag per Config field, in FLAGS' groups; unset flags stay out of the result."""
+    """One flag per Config field, in FLAGS' groups; unset flags stay unset."""
     parser = OneLineParser(
         prog="python -m fasttd3",
         description="Train FastTD3 on a Gymnasium task. Every flag is optional.",

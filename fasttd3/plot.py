@@ -21,7 +21,7 @@ def read_metrics(run_dir):
 
 
 def aggregate(runs):
-    """Mean and standard deviation across seeds, over the steps every run has reached."""
+    """Mean and standard deviation across seeds, over the steps all runs reached."""
     curves = [read_metrics(run) for run in runs]
     length = min(len(steps) for steps, _ in curves)
     steps = curves[0][0][:length]

@@ -10,7 +10,8 @@ from fasttd3.update import Batch
 
 @flax.struct.dataclass
 class ReplayBuffer:
-    """One ring per environment, stored on the device as arrays with a leading (num_envs, capacity)
+    """One ring per environment, stored on the device as arrays with a leading
+    (num_envs, capacity)
     shape. All rings advance together, so one write index serves them all."""
 
     obs: jax.Array  # (E, C, obs_dim), raw: normalization is applied when sampling
@@ -47,7 +48,7 @@ class ReplayBuffer:
         return self.reward.shape[1]
 
     def add(self, obs, action, reward, next_obs, terminated, done):
-        """Write one transition per environment (arrays with a leading num_envs axis)."""
+        """Write one transition per environment (arrays with num_envs first)."""
         i = self.position
         write = lambda ring, value: ring.at[:, i].set(jnp.asarray(value, ring.dtype))
         return self.replace(
@@ -62,7 +63,8 @@ class ReplayBuffer:
         )
 
     def sample(self, key, batch_size, n_step, discount):
-        """batch_size // num_envs transitions from every ring, as n-step transitions that never cross an
+        """batch_size // num_envs transitions from every ring, as n-step transitions
+        that never cross an
         episode boundary: the return stops at the first done, with gamma ** (steps
         actually taken)."""
         num_envs = self.reward.shape[0]

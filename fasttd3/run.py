@@ -54,7 +54,7 @@ class Checkpoint:
 
 
 def state_dict(state):
-    """The TrainState as nested dicts of numpy arrays; the buffer only as far as filled."""
+    """The TrainState as nested dicts of numpy arrays; the buffer as far as filled."""
     tree = flax.serialization.to_state_dict(
         state.replace(key=jax.random.key_data(state.key))
     )
@@ -159,7 +159,7 @@ def env_state(env):
         values = np.empty(mujoco.mj_stateSize(base.model, spec))
         mujoco.mj_getState(base.model, base.data, values, spec)
         state["mujoco"] = values.tolist()
-    else:  # classic control keeps its state in plain attributes (Pendulum: state, last_u)
+    else:  # classic control: plain attributes (Pendulum: state, last_u)
         state["attributes"] = {
             name: np.asarray(value).tolist()
             for name, value in vars(base).items()
@@ -190,7 +190,7 @@ def set_env_state(env, state):
 
 
 def vector_env_state(envs):
-    """Every environment's state, or None where it cannot be read (async subprocesses)."""
+    """Every environment's state, or None where it cannot be read (async mode)."""
     if not isinstance(envs, gym.vector.SyncVectorEnv):
         return None
     return [env_state(env) for env in envs.envs]
