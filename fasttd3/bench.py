@@ -27,18 +27,19 @@ so that a time covers the work and not only its dispatch.
 - loops: environment steps per second of three designs of the training loop once
   learning runs, at the default config (1 env, 1 update, batch 256, width 256) and the
   "all features" config (16 envs, 4 updates, batch 512, width 512, linear schedule):
-  "one program" (Trainer.step: store the previous transition, explore and all updates in
-  one jitted call; then the host steps the environments; what fasttd3.cli.train runs),
-  "two programs" (store + explore in one call, then Trainer.train dispatched before the
-  host steps the environments, so that both run at once) and "three programs" (explore,
-  train dispatched, env.step, store: the earlier loop). At the default config also
+  "one program" (store the previous transition, explore and all updates in one jitted
+  call, then the host steps the environments: the loop of the previous version),
+  "two programs" (Trainer.step: Trainer.act stores and explores, then Trainer.learn is
+  dispatched before the host steps the environments, so that both run at once; what
+  fasttd3.cli.train runs) and "three programs" (explore, train dispatched, env.step,
+  store: the first loop). At the default config also
   Trainer.train alone (update-only rate, 1 update per call). Windows of the designs
   alternate; the best of each is kept. Each design is also profiled phase by phase
   (every phase waited for), and the XLA compilations during all timed iterations are
   counted (0: nothing recompiles inside the loop).
 - env steps: environment steps per second against num_envs for vectorization_mode sync
   and async, (1) the environments alone (random actions) and (2) with learning (the
-  "one program" loop, 1 update per vector step, default network); the environments'
+  "two programs" loop, 1 update per vector step, default network); the environments'
   start-up time (subprocesses in async mode) apart.
 - projection: milliseconds per call of the C51 projection, scatter against dense
   (projection_rows, at the end of this file).
@@ -79,13 +80,11 @@ from fasttd3.training import (
     Config,
     Trainer,
     Transition,
-    add_metrics,
-    explore,
+    act_step,
+    learn_step,
     make_envs,
     make_transition,
     rescale_action,
-    store,
-    train_updates,
     true_next_obs,
 )
 
@@ -262,29 +261,21 @@ class Trainers:
         return self.built[key]
 
 
-def store_explore(config, agent, state, transition, obs):
-    """The first program of the two-program design: store the previous transition and
-    act on the new observations."""
-    if transition is not None:
-        state = store(config, state, *transition)
-    return explore(config, agent, state, obs)
+def one_program_step(config, agent, state, transition, obs):
+    """The one-program design: act_step and learn_step in one jitted call, so the actions
+    come back only when the updates are done."""
+    state, action = act_step(config, agent, state, transition, obs)
+    return learn_step(config, agent, state), action
 
 
-def train_summed(config, agent, state):
-    """The second program of the two-program design: all updates, metrics summed."""
-    state, metrics = train_updates(config, agent, state)
-    return state.replace(metric_sums=add_metrics(state.metric_sums, metrics))
-
-
-def two_programs(trainer):
-    """The two jitted programs of the two-program design, built once per Trainer."""
-    if not hasattr(trainer, "bench_two_programs"):
-        config, agent = trainer.config, trainer.agent
-        trainer.bench_two_programs = (
-            jax.jit(functools.partial(store_explore, config, agent), donate_argnums=0),
-            jax.jit(functools.partial(train_summed, config, agent), donate_argnums=0),
+def one_program(trainer):
+    """The jitted program of the one-program design, built once per Trainer."""
+    if not hasattr(trainer, "bench_one_program"):
+        trainer.bench_one_program = jax.jit(
+            functools.partial(one_program_step, trainer.config, trainer.agent),
+            donate_argnums=0,
         )
-    return trainer.bench_two_programs
+    return trainer.bench_one_program
 
 
 def loop_iteration(trainer, envs, state, obs, clock=None):
@@ -364,17 +355,16 @@ class Loop:
         start = time.perf_counter()
         obs = jnp.asarray(self.obs, jnp.float32)
         if self.design == "one program":
-            self.state, action = trainer.step(self.state, self.pending, obs, learn=True)
+            self.state, action = one_program(trainer)(self.state, self.pending, obs)
             action = np.asarray(action, np.float32)  # waits for the whole program
             finished("step", start, self.state)
-        else:
-            first, second = two_programs(trainer)
-            self.state, action = first(self.state, self.pending, obs)
+        else:  # Trainer.step, written out so that each program can be clocked
+            self.state, action = trainer.act(self.state, self.pending, obs)
             if clock is not None:
                 action = np.asarray(action, np.float32)
                 finished("store+explore", start, self.state)
                 start = time.perf_counter()
-            self.state = second(self.state)  # dispatched: runs during env.step
+            self.state = trainer.learn(self.state)  # dispatched: runs during env.step
             action = np.asarray(action, np.float32)  # waits for the first program only
             finished("train", start, self.state)
         start = time.perf_counter()
@@ -453,7 +443,7 @@ def store_costs(config, repeats=10):
     """What storing one transition costs in each design, at `config`, and the copies of
     replay rings in each compiled program (alternating calls, best of `repeats`)."""
     trainer = Trainer(config, OBS_DIM, ACTION_DIM)
-    first, second = two_programs(trainer)
+    fused = one_program(trainer)
     state = filled_state(trainer, config, OBS_DIM, ACTION_DIM)
     n = config.num_envs
     obs = np.zeros((n, OBS_DIM), np.float32)
@@ -469,15 +459,15 @@ def store_costs(config, repeats=10):
 
     calls = {
         "store (three programs: host to device, jitted store)": converted_store,
-        "step, learning, with a transition (one program)": lambda s: trainer.step(
-            s, transition, device_obs, learn=True
+        "step, learning, with a transition (one program)": lambda s: fused(
+            s, transition, device_obs
         )[0],
-        "step, learning, without a transition": lambda s: trainer.step(
-            s, None, device_obs, learn=True
+        "step, learning, without a transition": lambda s: fused(s, None, device_obs)[0],
+        "store+explore (two programs: act)": lambda s: trainer.act(
+            s, transition, device_obs
         )[0],
-        "store+explore (two programs)": lambda s: first(s, transition, device_obs)[0],
-        "explore alone": lambda s: first(s, None, device_obs)[0],
-        "train (two programs)": second,
+        "explore alone": lambda s: trainer.act(s, None, device_obs)[0],
+        "train (two programs: learn)": trainer.learn,
     }
     times = {name: [] for name in calls}
     for name, call in calls.items():  # compile
@@ -499,14 +489,10 @@ def store_costs(config, repeats=10):
             jnp.asarray(zero),
             jnp.asarray(done),
         ),  # fmt: skip
-        "step with a transition": trainer.step.lower(
-            state, transition, device_obs, learn=True
-        ),
-        "step without a transition": trainer.step.lower(
-            state, None, device_obs, learn=True
-        ),
-        "store+explore": first.lower(state, transition, device_obs),
-        "train": second.lower(state),
+        "one program with a transition": fused.lower(state, transition, device_obs),
+        "one program without a transition": fused.lower(state, None, device_obs),
+        "act": trainer.act.lower(state, transition, device_obs),
+        "learn": trainer.learn.lower(state),
     }
     copies, temp_bytes = {}, {}
     for name, lowered in programs.items():
@@ -566,7 +552,7 @@ def env_speeds(trainers, num_envs_list, seconds, windows=4):
         for num_envs in num_envs_list:
             config = Config(num_envs=num_envs, num_updates=1, vectorization_mode=mode)
             env_only, env_startup = env_only_speed(config, seconds, windows)
-            loop = Loop(trainers(config), config, "one program")
+            loop = Loop(trainers(config), config, "two programs")
             learning = max(loop.rate(seconds / windows) for _ in range(windows))
             loop.close()
             rows.append({"mode": mode, "num_envs": num_envs,
@@ -577,8 +563,8 @@ def env_speeds(trainers, num_envs_list, seconds, windows=4):
 
 
 def compile_times(trainer, repeats=5):
-    """First call minus a steady call of the loop's program (Trainer.step, learning)
-    and of explore, store and train."""
+    """First call minus a steady call of the loop's step (Trainer.step, learning: its
+    two programs) and of explore, store and train."""
     config = trainer.config
     state = filled_state(trainer, config, OBS_DIM, ACTION_DIM)
     n = config.num_envs
@@ -791,8 +777,8 @@ def main(argv=None):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=1) + "\n")
         print(f"\nwrote {path}")
-    ratio = report["ratios"]["loop_vs_update_only"]["one program"]
-    print(f"\ndefault loop (one program) vs update-only: {ratio:.2f} (target >= 0.85; "
+    ratio = report["ratios"]["loop_vs_update_only"]["two programs"]
+    print(f"\ndefault loop (two programs) vs update-only: {ratio:.2f} (target >= 0.85; "
           "this command)")  # fmt: skip
     port = port_summary()
     command = "python tools/compare_td3_jax.py --port PATH"

@@ -211,20 +211,19 @@ def add_metrics(sums, metrics):
     }
 
 
-def fused_step(config, agent, state, transition, obs, learn):
-    """All the device work of one vector step, as one XLA program.
-
-    Store the previous step's transition (None on a run's first step), act on the new
-    observations, and once learning has begun (`learn`, static) run all num_updates
-    updates, adding their metrics to the running sums. The key is split in the same
-    order as calling store, explore and train_updates one by one."""
+def act_step(config, agent, state, transition, obs):
+    """The first program of a vector step: store the previous step's transition (None on
+    a run's first step), then explore on the new observations."""
     if transition is not None:
         state = store(config, state, *transition)
-    state, action = explore(config, agent, state, obs)
-    if learn:
-        state, metrics = train_updates(config, agent, state)
-        state = state.replace(metric_sums=add_metrics(state.metric_sums, metrics))
-    return state, action
+    return explore(config, agent, state, obs)
+
+
+def learn_step(config, agent, state):
+    """The second program: all num_updates updates, their metrics added to the running
+    sums on the device, so that nothing comes back to wait for."""
+    state, metrics = train_updates(config, agent, state)
+    return state.replace(metric_sums=add_metrics(state.metric_sums, metrics))
 
 
 def greedy_action(config, agent, state, obs):
@@ -285,12 +284,13 @@ class Trainer:
             functools.partial(init_train_state, config, self.agent),
             static_argnums=(1, 2),
         )
-        # The training loop calls `step` once per vector step; the separate pieces
-        # serve this chapter's demonstrations and chapter 9's measurements.
-        self.step = jax.jit(
-            functools.partial(fused_step, config, self.agent),
-            static_argnames="learn",
-            donate_argnums=0,
+        # The loop calls `step`, which queues `act` and `learn`; the pieces on their
+        # own serve this chapter's demonstrations and chapter 9's measurements.
+        self.act = jax.jit(
+            functools.partial(act_step, config, self.agent), donate_argnums=0
+        )
+        self.learn = jax.jit(
+            functools.partial(learn_step, config, self.agent), donate_argnums=0
         )
         self.explore = jax.jit(
             functools.partial(explore, config, self.agent), donate_argnums=0
@@ -300,6 +300,15 @@ class Trainer:
             functools.partial(train_updates, config, self.agent), donate_argnums=0
         )
         self.greedy = jax.jit(functools.partial(greedy_action, config, self.agent))
+
+    def step(self, state, transition, obs, learn):
+        """Queue one vector step's device work and return at once: store and act, then,
+        once learning has begun, all the updates. The actions are ready when `act`
+        ends, while the updates still run."""
+        state, action = self.act(state, transition, obs)
+        if learn:
+            state = self.learn(state)
+        return state, action
 
 
 def evaluate(trainer, state, envs, num_episodes, seed):

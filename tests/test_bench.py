@@ -1,5 +1,5 @@
 """The benchmark's own pieces: listener removal on any jax, the copy check, the
-two-program design (the same algorithm as Trainer.step), and the step counter that
+one-program design (the same algorithm as Trainer.step), and the step counter that
 tools/compare_td3_jax.py relies on."""
 
 import subprocess
@@ -44,21 +44,20 @@ def test_ring_copies_sees_a_copy():
 
 
 def test_two_programs_equal_one_program():
-    # store+explore then train: the same run as Trainer.step (same key order)
+    # Trainer.step (act, then learn) against the one-program design: the same run
     config = Config(hidden_dim=8, batch_size=4, buffer_size=16, num_updates=2,
                     num_atoms=11)  # fmt: skip
     trainer = Trainer(config, 3, 2)
     rng = np.random.default_rng(0)
     one = trainer.init(jax.random.key(0), 3, 2)
     two = trainer.init(jax.random.key(0), 3, 2)
-    first, second = bench.two_programs(trainer)
+    fused = bench.one_program(trainer)
     for _ in range(4):
         obs = rng.normal(size=(1, 3)).astype(np.float32)
         transition = Transition(obs, np.zeros((1, 2), np.float32), np.ones(1, np.float32),
                                 obs, np.zeros(1, np.float32), np.zeros(1, bool))  # fmt: skip
-        one, action_one = trainer.step(one, transition, obs, learn=True)
-        two, action_two = first(two, transition, obs)
-        two = second(two)
+        one, action_one = fused(one, transition, obs)
+        two, action_two = trainer.step(two, transition, obs, learn=True)
         np.testing.assert_array_equal(action_one, action_two)
     leaves = lambda state: jax.tree.leaves(
         state.replace(key=jax.random.key_data(state.key))
