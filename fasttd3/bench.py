@@ -712,7 +712,7 @@ def main(argv=None):
           + ", ".join(f"{k} {v}" for k, v in costs["ring_copies"].items()))  # fmt: skip
     section_done("store")
 
-    rounds, seconds = (2, 1.0) if args.quick else (3, 2.0)
+    rounds, seconds = (2, 1.0) if args.quick else (4, 3.0)
     report["loops"], compilations = [], 0
     configs = {"default": default_config,
                "all features": Config(**README_COMMANDS["all features"])}  # fmt: skip
