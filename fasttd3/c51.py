@@ -37,8 +37,7 @@ def projection_method(method="auto"):
 
     "auto" is "scatter" on a CPU, where it measured several times faster (this chapter,
     section "The same projection without a scatter"), and "dense" on a GPU or TPU, which
-    was
-    not measured: there it avoids atomic adds, so the sum order is the same on every
+    was not measured: there it avoids atomic adds, so the sum order is the same on every
     run.
     """
     if method not in PROJECTION_METHODS:

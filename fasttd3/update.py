@@ -85,9 +85,8 @@ class Agent:
 
 
 def make_agent(action_dim, config=AgentConfig(), actor_lr=None, critic_lr=None):
-    """Build the static half of the agent. Learning rates default to the config's; pass
-    an
-    optax schedule instead of a number to decay them."""
+    """Build the static half of the agent. Learning rates default to the config's;
+    pass an optax schedule instead of a number to decay them."""
     if config.distributional:
         check_support(config.v_min, config.v_max, config.num_atoms)
     critic_outputs = config.num_atoms if config.distributional else 1
@@ -242,9 +241,8 @@ def optimizer_step(optimizer, params, opt_state, grads):
 
 def update(agent, state, batch, key):
     """One gradient update on one batch: the critics always; the actor (and TD3's
-    targets) on every
-    policy_freq-th call, after the critics, on the same batch. Pure: returns a new
-    state and metrics."""
+    targets) on every policy_freq-th call, after the critics, on the same batch.
+    Pure: returns a new state and metrics."""
     cfg = agent.config
     targets = critic_targets(agent, state, batch, key)
     (loss_c, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(
