@@ -123,10 +123,11 @@ def check_numbers(config):
                 f"--{name} must be 0 or a positive integer, got {value!r}"
             )
     floats = {  # name: (smallest allowed, is the smallest itself allowed)
-        "actor_lr": (0.0, False), "critic_lr": (0.0, False), "weight_decay": (0.0, True),
-        "policy_noise": (0.0, True), "noise_clip": (0.0, True), "std_min": (0.0, True),
-        "std_max": (0.0, True), "expl_noise": (0.0, True), "tau": (0.0, False),
-        "discount": (0.0, False), "v_min": (-math.inf, True), "v_max": (-math.inf, True),
+        "actor_lr": (0.0, False), "critic_lr": (0.0, False),
+        "weight_decay": (0.0, True), "policy_noise": (0.0, True),
+        "noise_clip": (0.0, True), "std_min": (0.0, True), "std_max": (0.0, True),
+        "expl_noise": (0.0, True), "tau": (0.0, False), "discount": (0.0, False),
+        "v_min": (-math.inf, True), "v_max": (-math.inf, True),
     }  # fmt: skip
     for name, (low, inclusive) in floats.items():
         value = getattr(config, name)
@@ -464,8 +465,9 @@ def train(config, progress=True, given=None):
 
 def check_finite(state, row, step, last_saved, checkpoint_path):
     """Stop a diverged run before it writes anything: the last checkpoint stays good."""
+    logged = {} if row is None else row
     bad = [k for k in ("critic_loss", "actor_loss", "q_mean")
-           if row is not None and row[k] != "" and not math.isfinite(row[k])]  # fmt: skip
+           if logged.get(k, "") != "" and not math.isfinite(logged[k])]  # fmt: skip
     if not bad and not bool(all_finite(state.agent)):
         bad = ["the network parameters"]
     if bad:
