@@ -311,13 +311,13 @@ class Trainer:
         return state, action
 
 
-def evaluate(trainer, state, envs, num_episodes, seed):
-    """Mean undiscounted return of the deterministic policy over `num_episodes`.
-
-    One episode per environment of `envs`; the normalizer stays frozen."""
+def episode_returns(trainer, state, envs, seed):
+    """(returns, lengths): one episode of the deterministic policy per environment of
+    `envs`, undiscounted; the normalizer stays frozen."""
     low, high = envs.single_action_space.low, envs.single_action_space.high
     obs, _ = envs.reset(seed=seed)
     returns = np.zeros(envs.num_envs)
+    lengths = np.zeros(envs.num_envs, int)
     running = np.ones(envs.num_envs, bool)
     while running.any():
         action = trainer.greedy(state, jnp.asarray(obs, jnp.float32))
@@ -325,5 +325,13 @@ def evaluate(trainer, state, envs, num_episodes, seed):
             rescale_action(action, low, high)
         )
         returns += reward * running
+        lengths += running
         running &= ~(terminated | truncated)
+    return returns, lengths
+
+
+def evaluate(trainer, state, envs, num_episodes, seed):
+    """Mean undiscounted return of the deterministic policy over `num_episodes` (the
+    first environments of `envs`)."""
+    returns, _ = episode_returns(trainer, state, envs, seed)
     return float(returns[:num_episodes].mean())

@@ -11,29 +11,11 @@ import json
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from fasttd3.cli import make_envs
 from fasttd3.run import load_checkpoint
-from fasttd3.training import Config, Trainer, rescale_action
-
-
-def episodes(trainer, state, envs, seed):
-    """(returns, lengths) of one episode per environment, greedy policy."""
-    low, high = envs.single_action_space.low, envs.single_action_space.high
-    obs, _ = envs.reset(seed=seed)
-    returns, lengths = np.zeros(envs.num_envs), np.zeros(envs.num_envs, int)
-    running = np.ones(envs.num_envs, bool)
-    while running.any():
-        action = trainer.greedy(state, jnp.asarray(obs, jnp.float32))
-        obs, reward, terminated, truncated, _ = envs.step(
-            rescale_action(action, low, high)
-        )
-        returns += reward * running
-        lengths += running
-        running &= ~(terminated | truncated)
-    return returns, lengths
+from fasttd3.training import Config, Trainer, episode_returns
 
 
 def main():
@@ -53,7 +35,7 @@ def main():
     saved = load_checkpoint(args.checkpoint, template, config)
     print(f"{args.run_dir.name}, policy at step {saved.step:,}:")
     for seed in args.reset_seeds:
-        returns, lengths = episodes(trainer, saved.state, envs, seed)
+        returns, lengths = episode_returns(trainer, saved.state, envs, seed)
         print(f"  reset seed {seed}: returns {np.round(returns).astype(int).tolist()}")
         print(f"  {'':>{len(str(seed)) + 11}} lengths {lengths.tolist()}")
     envs.close()
