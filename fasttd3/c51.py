@@ -63,11 +63,9 @@ def project_distribution(
     support.
 
     probs: (B, N) probabilities over linspace(v_min, v_max, N); rewards, bootstrap:
-    (B,);
-    discount: scalar or (B,). v_min and v_max are Python numbers (the support is
-    static).
-    Atom i receives sum_j p_j * max(0, 1 - |b_j - i|), so every row keeps its total
-    mass.
+    (B,); discount: scalar or (B,). v_min and v_max are Python numbers (the support is
+    static). Atom i receives sum_j p_j * max(0, 1 - |b_j - i|), so every row keeps its
+    total mass.
     method: "scatter" (two scatter-adds), "dense" (the hat kernel over all pairs, see
     project_dense) or "auto" (the faster one for this backend, see projection_method).
     """
@@ -84,10 +82,9 @@ def project_distribution(
     if method == "dense":
         return project_dense(probs, position)  # defined further down in this chapter
     # Pair each b_j with the atoms `lower` and `lower + 1` around it. Capping `lower` at
-    # N - 2
-    # gives b_j = N - 1 the pair (N - 2, N - 1) with all its mass on the top atom: no
-    # index
-    # ever leaves the support and no mass is dropped, on an atom or at either end.
+    # N - 2 gives b_j = N - 1 the pair (N - 2, N - 1) with all its mass on the top atom:
+    # no index ever leaves the support and no mass is dropped, on an atom or at either
+    # end.
     lower = jnp.clip(jnp.floor(position), 0, num_atoms - 2)
     upper_weight = position - lower
     lower_index = lower.astype(jnp.int32)

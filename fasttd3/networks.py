@@ -37,9 +37,7 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x):
         for width in self.hidden_dims:
-            init = torch_uniform(
-                x.shape[-1]
-            )  # fan_in of this layer: the width of its input
+            init = torch_uniform(x.shape[-1])  # fan_in: the width of this layer's input
             x = nn.relu(nn.Dense(width, kernel_init=init, bias_init=init)(x))
         default = torch_uniform(x.shape[-1])
         return nn.Dense(
@@ -85,8 +83,7 @@ class Critic(nn.Module):
 
 class TwinCritic(nn.Module):
     """Two independent critics as one module: parameters stacked on a leading axis of
-    size 2,
-    evaluated by a single vmapped (batched) matmul per layer. Output: (2, batch,
+    size 2, evaluated by a single vmapped (batched) matmul per layer. Output: (2, batch,
     num_outputs)."""
 
     num_outputs: int

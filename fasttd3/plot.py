@@ -31,8 +31,7 @@ def aggregate(runs):
 
 def plot_runs(groups, ax=None, title=None):
     """Draw one mean curve (with a +-1 std band when there are several seeds) per label
-    in `groups`,
-    a dict {label: [run folders]}."""
+    in `groups`, a dict {label: [run folders]}."""
     ax = ax or plt.gca()
     for label, runs in groups.items():
         steps, mean, std = aggregate(runs)

@@ -11,21 +11,18 @@ from fasttd3.update import Batch
 @flax.struct.dataclass
 class ReplayBuffer:
     """One ring per environment, stored on the device as arrays with a leading
-    (num_envs, capacity)
-    shape. All rings advance together, so one write index serves them all."""
+    (num_envs, capacity) shape. All rings advance together, so one write index serves
+    them all."""
 
     obs: jax.Array  # (E, C, obs_dim), raw: normalization is applied when sampling
     action: jax.Array  # (E, C, act_dim), in [-1, 1]
     reward: jax.Array  # (E, C)
-    next_obs: (
-        jax.Array
-    )  # (E, C, obs_dim): the true final observation when an episode ended
-    terminated: (
-        jax.Array
-    )  # (E, C): the episode ended in a terminal state (no bootstrap)
-    done: (
-        jax.Array
-    )  # (E, C): the episode ended, terminated or truncated (n-step returns stop here)
+    # (E, C, obs_dim): the true final observation when an episode ended
+    next_obs: jax.Array
+    # (E, C): the episode ended in a terminal state (no bootstrap)
+    terminated: jax.Array
+    # (E, C): the episode ended, terminated or truncated (n-step returns stop here)
+    done: jax.Array
     position: jax.Array  # next slot to write, shared by all rings
     size: jax.Array  # filled slots per ring
 
@@ -64,9 +61,8 @@ class ReplayBuffer:
 
     def sample(self, key, batch_size, n_step, discount):
         """batch_size // num_envs transitions from every ring, as n-step transitions
-        that never cross an
-        episode boundary: the return stops at the first done, with gamma ** (steps
-        actually taken)."""
+        that never cross an episode boundary: the return stops at the first done, with
+        gamma ** (steps actually taken)."""
         num_envs = self.reward.shape[0]
         per_env = batch_size // num_envs
         # Start only where the n following slots are written: age 0 is the oldest slot
@@ -79,9 +75,8 @@ class ReplayBuffer:
         slot = lambda k: (oldest + age + k) % self.capacity
 
         reward = jnp.zeros((num_envs, per_env))
-        still_running = jnp.ones(
-            (num_envs, per_env)
-        )  # 1 until the window meets the end of an episode
+        # 1 until the window meets the end of an episode
+        still_running = jnp.ones((num_envs, per_env))
         steps = jnp.zeros((num_envs, per_env))
         last = slot(0)
         for k in range(n_step):  # n_step is a small static number

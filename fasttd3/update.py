@@ -51,9 +51,8 @@ class Batch(NamedTuple):
     action: jax.Array
     reward: jax.Array
     next_obs: jax.Array
-    bootstrap: (
-        jax.Array
-    )  # 1.0 where the target may look past next_obs (not terminated), else 0.0
+    # 1.0 where the target may look past next_obs (not terminated), else 0.0
+    bootstrap: jax.Array
     discount: jax.Array
 
 
@@ -68,9 +67,8 @@ class AgentState:
     target_actor_params: Any  # used only by TD3's target actor (use_target_actor=True)
     actor_opt_state: Any
     critic_opt_state: Any
-    num_updates: (
-        jax.Array
-    )  # gradient updates done so far; decides the delayed actor steps
+    # gradient updates done so far; decides the delayed actor steps
+    num_updates: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,9 +114,8 @@ def init_agent_state(agent, key, obs_dim):
     action = jnp.zeros((1, agent.actor.action_dim))
     actor_params = agent.actor.init(actor_key, obs)
     critic_params = agent.critic.init(critic_key, obs, action)
-    copy = lambda tree: jax.tree.map(
-        jnp.copy, tree
-    )  # own buffers, so the state can be donated
+    # Own buffers, so that the state can be donated.
+    copy = lambda tree: jax.tree.map(jnp.copy, tree)
     return AgentState(
         actor_params=actor_params,
         critic_params=critic_params,
@@ -182,11 +179,9 @@ def critic_targets(agent, state, batch, key):
         if not cfg.use_cdq:
             return jax.vmap(project)(next_probs)  # each critic gets its own target
         # Clipped double Q on distributions: per sample, the target with the smaller
-        # mean
-        # AFTER projection. The projection keeps the mean of the clipped atoms t_j
-        # (chapter 2),
-        # so that mean is sum_j p_j t_j before projecting: only the chosen one is
-        # projected.
+        # mean AFTER projection. The projection keeps the mean of the clipped atoms t_j
+        # (chapter 2), so that mean is sum_j p_j t_j before projecting: only the chosen
+        # one is projected.
         atoms = shifted_atoms(
             batch.reward,
             batch.bootstrap,
@@ -215,8 +210,7 @@ def critic_loss(critic_params, agent, batch, targets):
         )
         return jnp.sum(per_critic), jnp.mean(out[..., 0])
     # chapter 2's categorical_cross_entropy, written out so that one log-softmax serves
-    # both
-    # the loss and the mean-Q metric (exp(log p) = p).
+    # both the loss and the mean-Q metric (exp(log p) = p).
     log_probs = jax.nn.log_softmax(out, axis=-1)
     cross_entropy = -jnp.sum(jax.lax.stop_gradient(targets) * log_probs, axis=-1)
     support = make_support(cfg.v_min, cfg.v_max, cfg.num_atoms)
