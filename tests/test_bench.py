@@ -89,3 +89,28 @@ def test_steprate_counts_mujoco_steps(tmp_path):
     rows = compare_td3_jax.read_counts(counts)
     assert [count for count, _ in rows] == list(range(1, 38))
     assert all(t1 >= t0 for (_, t0), (_, t1) in zip(rows, rows[1:]))
+
+
+def test_profile_update_sorts_xla_operations():
+    import profile_update
+
+    kinds = {
+        "ynn_fusion.36": "matmul (YNNPACK)",
+        "dot.18": "matmul (XLA dot)",
+        "multiply_add_fusion.12": "element-wise fusions",
+        "wrapped_exponential": "element-wise fusions",
+        "transpose_copy_fusion.3": "copies and transposes",
+        "copy.208": "copies and transposes",
+        "wrapped_scatter": "scatter and gather",
+        "bitcast_gather_fusion.1": "scatter and gather",
+        "cond.60": "control flow",
+        "while.2": "control flow",
+    }
+    assert {name: profile_update.kind_of(name) for name in kinds} == kinds
+    hlo = (
+        "  %copy.1 = u32[4]{0} copy(%key)\n"
+        "  %copy.2 = f32[2,256,256]{2,1,0} copy(%x)\n"
+        "  %copy.3 = s32[] copy(%n)\n"
+        "  %add.4 = f32[] add(%a, %b)\n"
+    )
+    assert profile_update.copy_instructions(hlo) == (3, 2)
