@@ -159,6 +159,15 @@ def machine():
     }
 
 
+def write_report(path, report):
+    """Write a measurement report as indented JSON (folders made as needed); returns the
+    path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    return path
+
+
 def unregister_listener(callback):
     """Remove a jax.monitoring duration listener; False where this jax cannot.
 
@@ -773,10 +782,7 @@ def main(argv=None):
     section_done("projection")
 
     if args.out:
-        path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=1) + "\n")
-        print(f"\nwrote {path}")
+        print(f"\nwrote {write_report(args.out, report)}")
     ratio = report["ratios"]["loop_vs_update_only"]["two programs"]
     print(f"\ndefault loop (two programs) vs update-only: {ratio:.2f} (target >= 0.85; "
           "this command)")  # fmt: skip

@@ -31,7 +31,6 @@ elements (scalars, words of the random-key generator).
 
 import argparse
 import collections
-import json
 import math
 import os
 import re
@@ -69,11 +68,24 @@ def copy_instructions(hlo_text):
     return len(sizes), sum(size <= 4 for size in sizes)
 
 
+def positive_int(text):
+    """argparse type: an integer of at least 1 (argparse turns the error into one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer of at least 1, got {text!r}"
+        )
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch_size", type=int, default=256)
-    parser.add_argument("--hidden_dim", type=int, default=256)
-    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--batch_size", type=positive_int, default=256)
+    parser.add_argument("--hidden_dim", type=positive_int, default=256)
+    parser.add_argument("--calls", type=positive_int, default=100)
     parser.add_argument("--out", metavar="FILE.json")
     args = parser.parse_args(argv)
     flag = "--xla_cpu_enable_xprof_traceme=true"
@@ -82,7 +94,8 @@ def main(argv=None):
     import jax
     from jax.profiler import ProfileData
 
-    from fasttd3.bench import ACTION_DIM, OBS_DIM, filled_state, machine
+    from fasttd3.bench import ACTION_DIM, OBS_DIM, filled_state, machine, write_report
+    from fasttd3.cli import ConfigError, check_numbers
     from fasttd3.training import Config, Trainer
 
     if jax.default_backend() != "cpu":
@@ -93,6 +106,11 @@ def main(argv=None):
     config = Config(
         env="HalfCheetah-v5", batch_size=args.batch_size, hidden_dim=args.hidden_dim
     )
+    try:
+        check_numbers(config)  # the command line's own checks (the width's funnel)
+    except ConfigError as error:
+        print(f"error: {error}")
+        return 2
     trainer = Trainer(config, OBS_DIM, ACTION_DIM)
     state = trainer.train(filled_state(trainer, config, OBS_DIM, ACTION_DIM))[0]
 
@@ -166,8 +184,7 @@ def main(argv=None):
             f"{row['events_per_call']:5.1f} operations"
         )
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-        print(f"wrote {args.out}")
+        print(f"wrote {write_report(args.out, report)}")
     return 0
 
 
