@@ -441,11 +441,16 @@ def compare_loops(config, designs, rounds, seconds):
     return rows, counter.count
 
 
+def copy_shapes(hlo_text):
+    """The shape of every copy instruction in an optimized HLO module's text."""
+    shapes = re.findall(r"= [a-z0-9]+\[([0-9,]*)\][^=\n]*\bcopy\(", hlo_text)
+    return [tuple(int(d) for d in shape.split(",") if d) for shape in shapes]
+
+
 def ring_copies(compiled, buffer):
     """Copy instructions of arrays shaped like a replay ring in an optimized program."""
-    num_envs, capacity = buffer.reward.shape
-    pattern = re.compile(rf"= [a-z0-9]+\[{num_envs},{capacity}[\],][^=]*\bcopy\(")
-    return sum(bool(pattern.search(line)) for line in compiled.as_text().splitlines())
+    ring = buffer.reward.shape  # (num_envs, capacity), the leading axes of every ring
+    return sum(shape[:2] == ring for shape in copy_shapes(compiled.as_text()))
 
 
 def store_costs(config, repeats=10):

@@ -33,7 +33,7 @@ import argparse
 import collections
 import math
 import os
-import re
+import shlex
 import sys
 import tempfile
 import time
@@ -63,8 +63,9 @@ def kind_of(event_name):
 def copy_instructions(hlo_text):
     """(all, small): copy instructions in an optimized HLO module's text, and those of
     arrays with at most 4 elements (scalars and key words)."""
-    shapes = re.findall(r"= [a-z0-9]+\[([0-9,]*)\][^=]* copy\(", hlo_text)
-    sizes = [math.prod(int(d) for d in shape.split(",") if d) for shape in shapes]
+    from fasttd3.bench import copy_shapes
+
+    sizes = [math.prod(shape) for shape in copy_shapes(hlo_text)]
     return len(sizes), sum(size <= 4 for size in sizes)
 
 
@@ -155,14 +156,16 @@ def main(argv=None):
         for kind, s in seconds.most_common()
     ]  # fmt: skip
     report = {
-        "command": "python tools/profile_update.py " + " ".join(argv or sys.argv[1:]),
+        "command": shlex.join(
+            ["python", "tools/profile_update.py", *(argv or sys.argv[1:])]
+        ),
         "machine": machine(),
         "config": {
             "batch_size": args.batch_size,
             "hidden_dim": args.hidden_dim,
             "num_updates": 1,
             "calls": args.calls,
-        },  # fmt: skip
+        },
         "ms_per_call_untraced": 1e3 * min(windows),
         "ms_per_call_traced": 1e3 * traced,
         "thunk_ms_per_call": 1e3 * total,
