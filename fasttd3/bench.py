@@ -29,6 +29,8 @@ so that a time covers the work and not only its dispatch.
   "all features" config (16 envs, 4 updates, batch 512, width 512, linear schedule):
   "one program" (store the previous transition, explore and all updates in one jitted
   call, then the host steps the environments: the loop of the previous version),
+  "one program, guarded store" (the same with the store inside a lax.cond, which keeps
+  XLA from copying replay rings: see one_program_step),
   "two programs" (Trainer.step: Trainer.act stores and explores, then Trainer.learn is
   dispatched before the host steps the environments, so that both run at once; what
   fasttd3.cli.train runs) and "three programs" (explore, train dispatched, env.step,
@@ -85,6 +87,7 @@ from fasttd3.training import (
     make_envs,
     make_transition,
     rescale_action,
+    store,
     true_next_obs,
 )
 
@@ -92,6 +95,7 @@ OBS_DIM, ACTION_DIM = 17, 6  # HalfCheetah-v5
 # The three designs of the loop, each with its phases in the order the loop runs them.
 DESIGNS = {
     "one program": ("step", "env.step", "transition"),
+    "one program, guarded store": ("step", "env.step", "transition"),
     "two programs": ("store+explore", "train", "env.step", "transition"),
     "three programs": ("explore", "train", "env.step", "store"),
 }
@@ -270,21 +274,41 @@ class Trainers:
         return self.built[key]
 
 
-def one_program_step(config, agent, state, transition, obs):
+def one_program_step(config, agent, state, transition, obs, guarded_store=False):
     """The one-program design: act_step and learn_step in one jitted call, so the actions
-    come back only when the updates are done."""
+    come back only when the updates are done.
+
+    With `guarded_store`, the store runs inside a lax.cond whose predicate XLA cannot fold
+    (the ring position is never negative). Unguarded, XLA fuses the store's
+    dynamic-update-slice into the fusions that gather the n-step window, which then read
+    the rings from before the store, so copy insertion copies the rings; a cond is a
+    boundary that fusion does not cross, and the rings are updated in place."""
+    if guarded_store and transition is not None:
+        state = jax.lax.cond(
+            state.buffer.position >= 0,
+            lambda state: store(config, state, *transition),
+            lambda state: state,
+            state,
+        )
+        transition = None
     state, action = act_step(config, agent, state, transition, obs)
     return learn_step(config, agent, state), action
 
 
-def one_program(trainer):
-    """The jitted program of the one-program design, built once per Trainer."""
-    if not hasattr(trainer, "bench_one_program"):
-        trainer.bench_one_program = jax.jit(
-            functools.partial(one_program_step, trainer.config, trainer.agent),
+def one_program(trainer, guarded_store=False):
+    """The jitted program of a one-program design, built once per Trainer."""
+    programs = trainer.__dict__.setdefault("bench_one_programs", {})
+    if guarded_store not in programs:
+        programs[guarded_store] = jax.jit(
+            functools.partial(
+                one_program_step,
+                trainer.config,
+                trainer.agent,
+                guarded_store=guarded_store,
+            ),
             donate_argnums=0,
         )
-    return trainer.bench_one_program
+    return programs[guarded_store]
 
 
 def loop_iteration(trainer, envs, state, obs, clock=None):
@@ -363,8 +387,9 @@ class Loop:
             return
         start = time.perf_counter()
         obs = jnp.asarray(self.obs, jnp.float32)
-        if self.design == "one program":
-            self.state, action = one_program(trainer)(self.state, self.pending, obs)
+        if self.design.startswith("one program"):
+            program = one_program(trainer, guarded_store="guarded" in self.design)
+            self.state, action = program(self.state, self.pending, obs)
             action = np.asarray(action, np.float32)  # waits for the whole program
             finished("step", start, self.state)
         else:  # Trainer.step, written out so that each program can be clocked
@@ -458,6 +483,7 @@ def store_costs(config, repeats=10):
     replay rings in each compiled program (alternating calls, best of `repeats`)."""
     trainer = Trainer(config, OBS_DIM, ACTION_DIM)
     fused = one_program(trainer)
+    guarded = one_program(trainer, guarded_store=True)
     state = filled_state(trainer, config, OBS_DIM, ACTION_DIM)
     n = config.num_envs
     obs = np.zeros((n, OBS_DIM), np.float32)
@@ -482,6 +508,9 @@ def store_costs(config, repeats=10):
         )[0],
         "explore alone": lambda s: trainer.act(s, None, device_obs)[0],
         "train (two programs: learn)": trainer.learn,
+        "step, learning, with a transition (one program, guarded store)": (
+            lambda s: guarded(s, transition, device_obs)[0]
+        ),
     }
     times = {name: [] for name in calls}
     for name, call in calls.items():  # compile
@@ -505,6 +534,7 @@ def store_costs(config, repeats=10):
         ),  # fmt: skip
         "one program with a transition": fused.lower(state, transition, device_obs),
         "one program without a transition": fused.lower(state, None, device_obs),
+        "one program, guarded store": guarded.lower(state, transition, device_obs),
         "act": trainer.act.lower(state, transition, device_obs),
         "learn": trainer.learn.lower(state),
     }
@@ -527,6 +557,7 @@ def store_costs(config, repeats=10):
         "three_programs_store_seconds": seconds[names[0]],
         "one_program_store_seconds": seconds[names[1]] - seconds[names[2]],
         "two_programs_store_seconds": seconds[names[3]] - seconds[names[4]],
+        "guarded_one_program_store_seconds": seconds[names[6]] - seconds[names[2]],
         "ring_copies": copies,
         "temp_bytes": temp_bytes,
         "buffer_bytes": ring_bytes,
@@ -718,9 +749,10 @@ def main(argv=None):
         "\nstoring one transition at the default config (1,000,000-transition buffer)"
     )
     for name, seconds in costs["seconds"].items():
-        print(f"  {name:<54} {1e3 * seconds:8.2f} ms")
+        print(f"  {name:<64} {1e3 * seconds:8.2f} ms")
     print(f"  store's share: three programs {1e3 * costs['three_programs_store_seconds']:.2f}"
           f" ms, one program {1e3 * costs['one_program_store_seconds']:.2f} ms, "
+          f"guarded {1e3 * costs['guarded_one_program_store_seconds']:.2f} ms, "
           f"two programs {1e3 * costs['two_programs_store_seconds']:.2f} ms")  # fmt: skip
     print("  replay-ring copies in the compiled programs: "
           + ", ".join(f"{k} {v}" for k, v in costs["ring_copies"].items()))  # fmt: skip
@@ -744,7 +776,7 @@ def main(argv=None):
         for row in rows:
             phases = ", ".join(f"{phase} {1e3 * t:.2f}"
                                for phase, t in row.get("phase_seconds", {}).items())  # fmt: skip
-            print(f"{name:>13} {row['design']:>15}: {row['steps_per_second']:8.1f} "
+            print(f"{name:>13} {row['design']:>26}: {row['steps_per_second']:8.1f} "
                   f"({row['steps_per_second'] / one:.2f}x one program)"
                   + (f"; ms per phase: {phases}" if phases else ""))  # fmt: skip
     report["loop_compilations"] = compilations

@@ -43,15 +43,16 @@ def test_ring_copies_sees_a_copy():
     assert bench.ring_copies(both.lower(ring).compile(), Rings) >= 1
 
 
-def test_two_programs_equal_one_program():
-    # Trainer.step (act, then learn) against the one-program design: the same run
+@pytest.mark.parametrize("guarded_store", [False, True])
+def test_two_programs_equal_one_program(guarded_store):
+    # Trainer.step (act, then learn) against the one-program designs: the same run
     config = Config(hidden_dim=8, batch_size=4, buffer_size=16, num_updates=2,
                     num_atoms=11)  # fmt: skip
     trainer = Trainer(config, 3, 2)
     rng = np.random.default_rng(0)
     one = trainer.init(jax.random.key(0), 3, 2)
     two = trainer.init(jax.random.key(0), 3, 2)
-    fused = bench.one_program(trainer)
+    fused = bench.one_program(trainer, guarded_store=guarded_store)
     for _ in range(4):
         obs = rng.normal(size=(1, 3)).astype(np.float32)
         transition = Transition(obs, np.zeros((1, 2), np.float32), np.ones(1, np.float32),
@@ -64,6 +65,26 @@ def test_two_programs_equal_one_program():
     )
     for a, b in zip(leaves(one), leaves(two)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+
+
+def test_guarded_store_copies_no_ring():
+    # One update per call: unguarded, XLA copies replay rings; the lax.cond prevents it
+    config = Config(hidden_dim=8, batch_size=4, buffer_size=64, num_updates=1,
+                    num_atoms=11)  # fmt: skip
+    trainer = Trainer(config, 3, 2)
+    state = trainer.init(jax.random.key(0), 3, 2)
+    obs = np.zeros((1, 3), np.float32)
+    zero = np.zeros(1, np.float32)
+    transition = Transition(obs, np.zeros((1, 2), np.float32), zero, obs, zero,
+                            np.zeros(1, bool))  # fmt: skip
+    copies = {
+        guarded: bench.ring_copies(
+            bench.one_program(trainer, guarded).lower(state, transition, obs).compile(),
+            state.buffer,
+        )
+        for guarded in (False, True)
+    }
+    assert copies[False] >= 1 and copies[True] == 0, copies
 
 
 @pytest.mark.parametrize("program", ["td3-jax", "fasttd3"])
