@@ -24,7 +24,7 @@ so that a time covers the work and not only its dispatch.
   stores against the same program without a transition; and the copies of a replay ring
   that XLA put into each compiled program (copy instructions of ring-shaped arrays in the
   optimized HLO; 0 means every ring is updated in place).
-- loops: environment steps per second of three designs of the training loop once
+- loops: environment steps per second of four designs of the training loop once
   learning runs, at the default config (1 env, 1 update, batch 256, width 256) and the
   "all features" config (16 envs, 4 updates, batch 512, width 512, linear schedule):
   "one program" (store the previous transition, explore and all updates in one jitted
@@ -92,7 +92,7 @@ from fasttd3.training import (
 )
 
 OBS_DIM, ACTION_DIM = 17, 6  # HalfCheetah-v5
-# The three designs of the loop, each with its phases in the order the loop runs them.
+# The four designs of the loop, each with its phases in the order the loop runs them.
 DESIGNS = {
     "one program": ("step", "env.step", "transition"),
     "one program, guarded store": ("step", "env.step", "transition"),
