@@ -388,7 +388,8 @@ class Loop:
         start = time.perf_counter()
         obs = jnp.asarray(self.obs, jnp.float32)
         if self.design.startswith("one program"):
-            program = one_program(trainer, guarded_store="guarded" in self.design)
+            guarded = self.design == "one program, guarded store"
+            program = one_program(trainer, guarded_store=guarded)
             self.state, action = program(self.state, self.pending, obs)
             action = np.asarray(action, np.float32)  # waits for the whole program
             finished("step", start, self.state)
@@ -557,7 +558,6 @@ def store_costs(config, repeats=10):
         "three_programs_store_seconds": seconds[names[0]],
         "one_program_store_seconds": seconds[names[1]] - seconds[names[2]],
         "two_programs_store_seconds": seconds[names[3]] - seconds[names[4]],
-        "guarded_one_program_store_seconds": seconds[names[6]] - seconds[names[2]],
         "ring_copies": copies,
         "temp_bytes": temp_bytes,
         "buffer_bytes": ring_bytes,
@@ -752,7 +752,6 @@ def main(argv=None):
         print(f"  {name:<64} {1e3 * seconds:8.2f} ms")
     print(f"  store's share: three programs {1e3 * costs['three_programs_store_seconds']:.2f}"
           f" ms, one program {1e3 * costs['one_program_store_seconds']:.2f} ms, "
-          f"guarded {1e3 * costs['guarded_one_program_store_seconds']:.2f} ms, "
           f"two programs {1e3 * costs['two_programs_store_seconds']:.2f} ms")  # fmt: skip
     print("  replay-ring copies in the compiled programs: "
           + ", ".join(f"{k} {v}" for k, v in costs["ring_copies"].items()))  # fmt: skip
