@@ -9,10 +9,10 @@ from fasttd3.c51 import (
     make_support,
     project_distribution,
 )
-from fasttd3.cli import train
 from fasttd3.networks import Actor, Critic, TwinCritic
 from fasttd3.normalization import Normalizer
 from fasttd3.replay import ReplayBuffer
+from fasttd3.run import train
 from fasttd3.training import Config, Trainer, TrainState
 from fasttd3.update import (
     Agent,

@@ -76,6 +76,11 @@ def resolve_config(config, given=None):
         if values[name] is None:
             values[name] = value
             sources[name] = f"default (FastTD3's; no table entry for {config.env})"
+    if not values["v_min"] < values["v_max"]:  # one end a flag's, the other the table's
+        raise ValueError(
+            f"--v_min must be smaller than --v_max, got {values['v_min']} "
+            f"({sources['v_min']}) and {values['v_max']} ({sources['v_max']})"
+        )
     return Config(**values), sources
 
 

@@ -10,15 +10,9 @@ from pathlib import Path
 import flax.serialization
 import pytest
 
-from fasttd3.cli import (
-    ConfigError,
-    build_parser,
-    main,
-    parse_config,
-    parse_flags,
-    train,
-)
-from fasttd3.run import RunError
+from fasttd3.checks import ConfigError
+from fasttd3.cli import build_parser, main, parse_config, parse_flags
+from fasttd3.run import RunError, train
 from fasttd3.tasks import TASK_REWARD_RANGES, resolve_config, task_defaults
 from fasttd3.training import Config
 
@@ -90,6 +84,10 @@ BAD = [
     (["--env", "NoSuchEnv-v0"], "--env"),
     (["--env", "CartPole-v1"], "continuous Box action space"),
     (["--v_min", "10", "--v_max", "10"], "--v_min must be smaller than --v_max"),
+    (  # one end from the flag, the other from the task table: an empty support
+        ["--env", "HalfCheetah-v5", "--v_min", "2000"],
+        "--v_min must be smaller than --v_max, got 2000.0 (flag) and 1400.0 (task table",
+    ),
     (["--num_atoms", "1"], "--num_atoms must be at least 2"),
     (["--batch_size", "0"], "--batch_size must be a positive integer"),
     (["--num_envs", "-2"], "--num_envs must be a positive integer"),
@@ -239,6 +237,35 @@ def test_folders_that_cannot_be_written_are_refused_before_anything_runs(
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: --results_dir") and "inside a file" in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+@pytest.mark.parametrize("flag", ["--results_dir", "--models_dir"])
+def test_a_folder_that_cannot_be_created_is_refused_even_for_root(
+    tmp_path, monkeypatch, capsys, flag
+):
+    # os.access says yes to root everywhere, /proc included; creating the folder is the
+    # only sure test. Nothing may be written, not even the other folder.
+    monkeypatch.chdir(tmp_path)
+    other = "--models_dir" if flag == "--results_dir" else "--results_dir"
+    assert main([flag, "/proc/fasttd3-test/run", other, "elsewhere"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"error: {flag} /proc/fasttd3-test/run cannot be created"
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert not Path("/proc/fasttd3-test").exists()
+
+
+def test_the_folder_check_removes_the_folders_it_created(tmp_path):
+    from fasttd3.checks import check_folders
+
+    config = Config(
+        results_dir=str(tmp_path / "a" / "b" / "results"),
+        models_dir=str(tmp_path / "c" / ".." / "models"),
+    )
+    check_folders(config)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_task_table_sets_the_support_and_a_flag_wins():

@@ -1,7 +1,7 @@
 """It learns: short real training runs through `train(config)`, the code path of `python -m fasttd3`.
 Each takes one to three minutes on 2 CPU cores."""
 
-from fasttd3.cli import train
+from fasttd3.run import train
 from fasttd3.training import Config
 
 

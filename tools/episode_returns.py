@@ -13,9 +13,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from fasttd3.cli import make_envs
 from fasttd3.run import load_checkpoint
-from fasttd3.training import Config, Trainer, episode_returns
+from fasttd3.training import Config, Trainer, episode_returns, make_envs
 
 
 def main():

@@ -96,7 +96,7 @@ def main(argv=None):
     from jax.profiler import ProfileData
 
     from fasttd3.bench import ACTION_DIM, OBS_DIM, filled_state, machine, write_report
-    from fasttd3.cli import ConfigError, check_numbers
+    from fasttd3.checks import ConfigError, check_numbers
     from fasttd3.training import Config, Trainer
 
     if jax.default_backend() != "cpu":
