@@ -1,6 +1,6 @@
 """The benchmark's own pieces: listener removal on any jax, the copy check, the
-one-program design (the same algorithm as Trainer.step), and the step counter that
-tools/compare_td3_jax.py relies on."""
+one-program design (the same algorithm as Trainer.step), the plans and the command line,
+and the step counter that tools/compare_td3_jax.py relies on."""
 
 import subprocess
 import sys
@@ -135,3 +135,16 @@ def test_profile_update_sorts_xla_operations():
         "  %add.4 = f32[] add(%a, %b)\n"
     )
     assert profile_update.copy_instructions(hlo) == (3, 2)
+
+
+def test_both_plans_measure_the_default_size():
+    # fused_vs_per_update and the printed last line need batch 256, width 256
+    for plan in (bench.Plan(), bench.QUICK):
+        assert (256, 256) in plan.update_sizes()
+    assert bench.QUICK.per_update_everywhere is False
+
+
+def test_the_command_line_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "fasttd3.bench", "--help"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert "--quick" in result.stdout and "--out" in result.stdout
