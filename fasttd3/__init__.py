@@ -11,6 +11,7 @@ from fasttd3.c51 import (
 )
 from fasttd3.networks import Actor, Critic, TwinCritic
 from fasttd3.normalization import Normalizer
+from fasttd3.ondevice import train_on_device
 from fasttd3.replay import ReplayBuffer
 from fasttd3.run import train
 from fasttd3.training import Config, Trainer, TrainState
@@ -41,6 +42,7 @@ __all__ = [
     "Trainer",
     "TwinCritic",
     "train",
+    "train_on_device",
     "actor_loss",
     "categorical_cross_entropy",
     "critic_loss",

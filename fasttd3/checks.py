@@ -10,7 +10,7 @@ from pathlib import Path
 import gymnasium as gym
 import jax
 
-from fasttd3.tasks import resolve_config
+from fasttd3.tasks import DEVICE_TASKS, PRESETS, resolve_config
 
 
 class ConfigError(ValueError):
@@ -34,6 +34,8 @@ UNSET_ALLOWED = {"expl_noise", "v_min", "v_max"}  # None: per-env noise, task su
 CHOICES = {
     "lr_schedule": ((None, "linear", "cosine"), "linear, cosine or None"),
     "vectorization_mode": (("sync", "async"), "sync or async"),
+    "backend": (("gym", "mjx"), "gym or mjx"),
+    "preset": (tuple(PRESETS), ", ".join(PRESETS)),
 }
 
 
@@ -107,6 +109,10 @@ def check_choices(config):
             raise ConfigError(
                 f"--{name} must be {described}, got {getattr(config, name)!r}"
             )
+    if config.backend == "mjx" and config.env not in DEVICE_TASKS:
+        raise ConfigError(
+            f"--backend mjx has no {config.env!r}; it runs {', '.join(DEVICE_TASKS)}"
+        )
 
 
 def check_numbers(config):

@@ -8,6 +8,7 @@ import typing
 import warnings
 
 from fasttd3.checks import ConfigError
+from fasttd3.ondevice import train_on_device
 from fasttd3.run import RunError, train
 from fasttd3.training import Config
 
@@ -17,6 +18,8 @@ FLAGS = {
     "task and run": {
         "env": ("Gymnasium task with a continuous (Box) action space", "td3-jax"),
         "seed": ("random seed for networks, noise, replay sampling, envs", "td3-jax"),
+        "preset": ("a whole recipe: book (CPU-sized), fasttd3 or td3", "ours"),
+        "backend": ("gym (envs on the host) or mjx (on the device)", "ours"),
         "max_timesteps": ("total env steps, summed over the parallel envs", "td3-jax"),
         "start_timesteps": ("env steps of uniformly random actions first", "td3-jax"),
         "run_name": ("folder name in results/ and models/ (ENV__seedSEED)", "td3-jax"),
@@ -140,7 +143,8 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
     try:
         config, given = parse_flags(sys.argv[1:] if argv is None else argv)
-        train(config, given=given)
+        driver = train_on_device if config.backend == "mjx" else train
+        driver(config, given=given)
     except ConfigError as error:  # a bad flag: the usual exit status 2
         print(f"error: {error}", file=sys.stderr)
         return 2

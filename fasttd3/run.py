@@ -66,6 +66,7 @@ class Checkpoint:
     pending: Transition  # the last vector step, not yet stored in the buffer
     rng_state: dict  # the host generator of the warm-up's random actions
     env_states: list  # each environment's state; None where it cannot be read
+    env_arrays: list = None  # environments on the device (chapter 10): their arrays
 
 
 def state_dict(state):
@@ -106,6 +107,10 @@ def save_checkpoint(path, checkpoint, config):
         "pending": dict(checkpoint.pending._asdict()),
         "host": json.dumps(host),
     }
+    if checkpoint.env_arrays is not None:
+        payload["env_arrays"] = {
+            str(k): np.asarray(a) for k, a in enumerate(checkpoint.env_arrays)
+        }
     atomic_write(path, flax.serialization.msgpack_serialize(payload))
 
 
@@ -141,6 +146,7 @@ def load_checkpoint(path, template, config):
         state = restore_state(template, raw["state"])
     except Exception:
         raise RunError(f"--resume: {path} does not match this run's networks") from None
+    arrays = raw.get("env_arrays")
     return Checkpoint(
         state=state,
         step=int(raw["step"]),
@@ -148,6 +154,9 @@ def load_checkpoint(path, template, config):
         pending=Transition(**{k: np.asarray(v) for k, v in raw["pending"].items()}),
         rng_state=host["rng_state"],
         env_states=host["env_states"],
+        env_arrays=None
+        if arrays is None
+        else [arrays[str(k)] for k in range(len(arrays))],
     )
 
 
@@ -387,6 +396,11 @@ def log_row(state, trainer, eval_envs, step, clock):
     eval_return = evaluate(
         trainer, state, eval_envs, config.eval_episodes, config.seed + 10_000 + step
     )
+    return metrics_row(state, eval_return, step, clock)
+
+
+def metrics_row(state, eval_return, step, clock):
+    """One row of metrics.csv; the update metrics' running sums start again."""
     elapsed = time.time() - clock["start"]
     row = {
         "step": step,

@@ -41,6 +41,8 @@ class Config(AgentConfig):
     std_max: float = 0.4
     expl_noise: Optional[float] = None
     vectorization_mode: str = "sync"
+    backend: str = "gym"  # "mjx": the environments on the device (chapter 10)
+    preset: str = "book"  # "fasttd3" or "td3": whole recipes (chapter 7)
     eval_freq: int = 5_000
     eval_episodes: int = 10
     save_freq: int = 50_000

@@ -114,6 +114,8 @@ BAD = [
     (["--tau", "0"], "--tau must be positive"),
     (["--discount", "1.5"], "--discount must be in (0, 1]"),
     (["--lr_schedule", "exponential"], "--lr_schedule must be linear, cosine or None"),
+    (["--preset", "sac"], "--preset must be book, fasttd3, td3, got 'sac'"),
+    (["--backend", "torch"], "--backend must be gym or mjx, got 'torch'"),
     (["--seed", "abc"], "--seed: invalid integer value"),
     (["--seed", "1.5"], "--seed: invalid integer value"),
 ]
@@ -266,6 +268,53 @@ def test_the_folder_check_removes_the_folders_it_created(tmp_path):
     )
     check_folders(config)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_preset_fasttd3_records_the_reference_values_and_a_flag_wins(tmp_path):
+    from fasttd3.tasks import PRESETS
+
+    config, given = parse_flags(["--preset", "fasttd3", "--env", "HalfCheetah-v5"])
+    resolved, sources = resolve_config(config, given)
+    # FastTD3's BaseArgs (fast_td3/hyperparams.py at 229ed59)
+    reference = {"num_envs": 128, "num_updates": 2, "batch_size": 32768, "tau": 0.1,
+                 "policy_noise": 0.001, "noise_clip": 0.5, "std_min": 0.001,
+                 "std_max": 0.4, "hidden_dim": 512, "critic_hidden_dim": 1024,
+                 "weight_decay": 0.1, "n_step": 1, "buffer_size": 51200 * 128}  # fmt: skip
+    for name, value in reference.items():
+        assert getattr(resolved, name) == value and sources[name] == "preset (fasttd3)"
+    assert sources["v_max"] == "task table (HalfCheetah-v5)"  # per-task support
+    assert set(PRESETS) == {"book", "fasttd3", "td3"} and PRESETS["book"] == {}
+
+    # A real (tiny) run: the flags beside the preset win, config.json says so.
+    small = ["--num_envs", "2", "--batch_size", "32", "--hidden_dim", "16",
+             "--critic_hidden_dim", "32", "--buffer_size", "2000", "--tau", "0.05"]  # fmt: skip
+    argv = ["--preset", "fasttd3", "--env", "Pendulum-v1", *small,
+            "--max_timesteps", "200", "--eval_freq", "100", "--eval_episodes", "1",
+            "--results_dir", str(tmp_path / "r"), "--models_dir", str(tmp_path / "m"),
+            "--run_name", "preset"]  # fmt: skip
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "r" / "preset" / "config.json").read_text())
+    assert saved["preset"] == "fasttd3" and saved["sources"]["preset"] == "flag"
+    assert saved["tau"] == 0.05 and saved["sources"]["tau"] == "flag"
+    assert saved["policy_noise"] == 0.001
+    assert saved["sources"]["policy_noise"] == "preset (fasttd3)"
+    assert saved["num_updates"] == 2 and saved["critic_hidden_dim"] == 32
+
+
+def test_preset_td3_is_td3():
+    td3, sources = resolve_config(*parse_flags(["--preset", "td3"]))
+    assert (td3.distributional, td3.use_target_actor, td3.normalize_obs) == (
+        False,
+        True,
+        False,
+    )
+    assert (td3.expl_noise, td3.tau, td3.weight_decay, td3.num_envs) == (
+        0.1,
+        0.005,
+        0.0,
+        1,
+    )
+    assert sources["tau"] == "preset (td3)"
 
 
 def test_task_table_sets_the_support_and_a_flag_wins():

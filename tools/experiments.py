@@ -60,6 +60,15 @@ EXPERIMENTS = {
         env.split("-")[0].lower(): [*TD3, "--env", env, "--max_timesteps", "300000"]
         for env in TASKS
     },
+    # The on-device loop (chapter 10) learning on a CPU: InvertedPendulum simulated by
+    # MJX, 16 environments, the whole loop compiled; a few CPU minutes per run.
+    "ondevice_cpu": {
+        "inverted_pendulum": [
+            *["--backend", "mjx", "--env", "InvertedPendulum-v5", "--num_envs", "16"],
+            *["--num_updates", "4", "--start_timesteps", "1000"],
+            *["--max_timesteps", "20000", "--eval_freq", "2000"],
+        ],
+    },
     # FastTD3's own algorithmic values (tau 0.1, target smoothing noise 0.001) at the
     # book's CPU scale; everything else as the book's agent.
     "fasttd3_values_150k": {
