@@ -108,3 +108,14 @@ def test_no_chapter_redefines_what_an_earlier_chapter_exported():
             if export.MARKER.match(cell.split("\n", 1)[0]):
                 for name in top_level_names(cell):
                     exported_so_far[name] = notebook_path.name
+
+
+def test_the_command_line_is_thin_and_no_function_is_long():
+    # The house: flags and entry in cli.py, the run in run.py, the checks in checks.py;
+    # a function a reader cannot see on one screen is split into named steps.
+    assert len((ROOT / "fasttd3" / "cli.py").read_text().splitlines()) <= 200
+    for path in sorted((ROOT / "fasttd3").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 80, f"{path.name}: {node.name} has {length} lines"
