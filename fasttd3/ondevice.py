@@ -53,6 +53,13 @@ def make_device_env(name):
         return envs.get_environment(DEVICE_TASKS[name], backend="mjx")
 
 
+def device_env_sizes(env):
+    """(observation size, action size). Read off an abstract reset (shapes only):
+    Brax's own `observation_size` runs a whole reset operation by operation, which
+    takes seconds on a CPU."""
+    return jax.eval_shape(env.reset, jax.random.key(0)).obs.shape[-1], env.action_size
+
+
 @flax.struct.dataclass
 class EnvState:
     """N environments on the device: Brax's states, each episode's length so far, and
@@ -241,7 +248,7 @@ def save_device_checkpoint(path, carry, config):
 
 def starting_carry(config, trainer, env, folders):
     """Step 0, or the checkpoint with the environments where they were."""
-    obs_dim, action_dim = env.observation_size, env.action_size
+    obs_dim, action_dim = device_env_sizes(env)
     train_state = trainer.init(jax.random.key(config.seed), obs_dim, action_dim)
     # jitted, so that every array is its own buffer (Brax's reset shares its zeros
     # between leaves, and the loop donates each of them)

@@ -17,6 +17,7 @@ import pytest
 
 from fasttd3.cli import main
 from fasttd3.ondevice import (
+    device_env_sizes,
     device_steps,
     env_reset,
     make_device_env,
@@ -35,10 +36,11 @@ def loop():
     """A small loop, compiled once, after 50 vector steps (learning has begun)."""
     config = Config(**SMALL)
     env = make_device_env(config.env)
-    trainer = Trainer(config, env.observation_size, env.action_size)
+    obs_dim, action_dim = device_env_sizes(env)
+    trainer = Trainer(config, obs_dim, action_dim)
     reset = jax.jit(functools.partial(env_reset, env), static_argnums=1)
     carry = start_carry(
-        trainer.init(jax.random.key(0), env.observation_size, env.action_size),
+        trainer.init(jax.random.key(0), obs_dim, action_dim),
         reset(jax.random.key(1), config.num_envs),
     )
     steps = jax.jit(
@@ -83,17 +85,19 @@ def test_a_device_step_makes_the_library_update(loop):
 TWO_DEVICES = textwrap.dedent(
     """
     import functools, json, jax, numpy as np
-    from fasttd3.ondevice import (carry_sharding, device_mesh, device_steps,
-                                  env_reset, make_device_env, start_carry)
+    from fasttd3.ondevice import (carry_sharding, device_env_sizes, device_mesh,
+                                  device_steps, env_reset, make_device_env,
+                                  start_carry)
     from fasttd3.training import Config, Trainer
 
     config = Config(**json.loads('''SMALL'''))
     env = make_device_env(config.env)
-    trainer = Trainer(config, env.observation_size, env.action_size)
+    obs_dim, action_dim = device_env_sizes(env)
+    trainer = Trainer(config, obs_dim, action_dim)
     results = []
     for devices in (jax.devices()[:1], jax.devices()[:2]):
         carry = start_carry(
-            trainer.init(jax.random.key(0), env.observation_size, env.action_size),
+            trainer.init(jax.random.key(0), obs_dim, action_dim),
             jax.jit(functools.partial(env_reset, env), static_argnums=1)(
                 jax.random.key(1), config.num_envs),
         )
