@@ -119,6 +119,10 @@ git ls-files -z -co --exclude-standard -- pyproject.toml README.md LICENSE fastt
 say "Simulating the chapters' first cell: pip install \"mujoco>=3.1,<3.16\" <this checkout>"
 pip_ install -q -c "$CONSTRAINTS" "mujoco>=3.1,<3.16" "$SRC" \
     || die "installing mujoco + fasttd3 needs versions other than Colab's (pip would upgrade them on Colab)"
+# Chapter 10's first cell also installs MJX and Brax (the environments on the device).
+say "Simulating chapter 10's first cell: pip install \"mujoco-mjx>=3.1,<3.16\" brax"
+pip_ install -q -c "$CONSTRAINTS" "mujoco-mjx>=3.1,<3.16" brax \
+    || die "installing mujoco-mjx + brax needs versions other than Colab's (pip would upgrade them on Colab)"
 
 # --- versions -----------------------------------------------------------------------------------
 say "Versions installed"
