@@ -1,6 +1,7 @@
 """The code reads the same everywhere: ruff's formatter (88 columns) and linter agree with every
 Python file and every chapter (settings in pyproject.toml)."""
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,3 +23,15 @@ def test_ruff_is_clean(command):
         [RUFF, *command, "."], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_no_code_line_is_wider_than_the_page():
+    # ruff format keeps code at 88 columns, but not lines it is told to skip or long
+    # strings; on the rendered page a wider line scrolls sideways.
+    wide = []
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                lines = "".join(cell["source"]).splitlines()
+                wide += [(path.name, line) for line in lines if len(line) > 88]
+    assert not wide, wide
