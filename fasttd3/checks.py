@@ -219,11 +219,13 @@ def validate(config):
 
 
 def checked_config(config, given=None):
-    """The env's sizes, the settings a run uses and where each came from. Everything is
-    checked first, with an unset support allowed; the task table fills it in last."""
-    obs_dim, action_dim = validate(config)
+    """The env's sizes, the settings a run uses and where each came from. The numbers
+    are checked before the task table and the preset read them, and everything again
+    after they filled in their values (a preset's batch must fit the memory too)."""
+    check_numbers(config)
     try:
         config, sources = resolve_config(config, given)
     except ValueError as error:  # a flag's end of the support beyond the table's other
         raise ConfigError(str(error)) from None
+    obs_dim, action_dim = validate(config)
     return obs_dim, action_dim, config, sources

@@ -5,7 +5,6 @@ import contextlib
 import dataclasses
 import functools
 import io
-import time
 import warnings
 from typing import Any
 
@@ -26,6 +25,7 @@ from fasttd3.run import (
     prepare_run,
     read_rows,
     save_checkpoint,
+    start_clock,
     write_rows,
     write_settings,
 )
@@ -127,9 +127,14 @@ def start_carry(train_state, env_state):
     obs = env_state.physics.obs
     num_envs, action_dim = obs.shape[0], train_state.buffer.action.shape[-1]
     zeros = lambda *shape: jnp.zeros((num_envs, *shape))
-    pending = Transition(obs=zeros(obs.shape[1]), action=zeros(action_dim),
-                         reward=zeros(), next_obs=zeros(obs.shape[1]),
-                         terminated=zeros(), done=jnp.zeros(num_envs, bool))  # fmt: skip
+    pending = Transition(
+        obs=zeros(obs.shape[1]),
+        action=zeros(action_dim),
+        reward=zeros(),
+        next_obs=zeros(obs.shape[1]),
+        terminated=zeros(),
+        done=jnp.zeros(num_envs, bool),
+    )
     return DeviceCarry(train_state, env_state, pending, jnp.zeros((), jnp.int32))
 
 
@@ -188,7 +193,8 @@ def device_mesh(num_envs, devices=None):
     devices = jax.devices() if devices is None else devices
     if num_envs % len(devices):
         raise ConfigError(
-            f"--num_envs must be a multiple of the {len(devices)} devices, got {num_envs}"
+            f"--num_envs must be a multiple of the {len(devices)} devices, "
+            f"got {num_envs}"
         )
     return Mesh(np.array(devices), ("envs",))
 
@@ -241,14 +247,16 @@ def keys_as_data(env_state):
 def save_device_checkpoint(path, carry, config):
     """The host loop's checkpoint, with the environments' arrays in it."""
     env_arrays = jax.device_get(jax.tree.leaves(keys_as_data(carry.env)))
-    saved = Checkpoint(carry.train, int(carry.step), np.asarray(carry.env.physics.obs),
-                       jax.device_get(carry.pending), None, None, env_arrays)  # fmt: skip
+    obs = np.asarray(carry.env.physics.obs)
+    pending = jax.device_get(carry.pending)
+    saved = Checkpoint(
+        carry.train, int(carry.step), obs, pending, None, None, env_arrays
+    )
     save_checkpoint(path, saved, config)
 
 
-def starting_carry(config, trainer, env, folders):
+def starting_carry(config, trainer, env, folders, obs_dim, action_dim):
     """Step 0, or the checkpoint with the environments where they were."""
-    obs_dim, action_dim = device_env_sizes(env)
     train_state = trainer.init(jax.random.key(config.seed), obs_dim, action_dim)
     # jitted, so that every array is its own buffer (Brax's reset shares its zeros
     # between leaves, and the loop donates each of them)
@@ -269,13 +277,13 @@ def train_on_device(config, progress=True, given=None):
     """A whole training run with the environments on the device: the same folders,
     files and checkpoints as the host loop's `train`, the same update and buffer."""
     watch = Progress(progress)
-    config, sources, folders, (obs_dim, action_dim) = prepare_run(
-        config, given, watch.say
-    )
+    config, sources, folders, _ = prepare_run(config, given, watch.say)
     env = make_device_env(config.env)
+    # The port's sizes, not gymnasium's: Ant and Humanoid observe less there.
+    obs_dim, action_dim = device_env_sizes(env)
     trainer = Trainer(config, obs_dim, action_dim)
     with contextlib.closing(watch):
-        carry = starting_carry(config, trainer, env, folders)
+        carry = starting_carry(config, trainer, env, folders, obs_dim, action_dim)
         programs = device_programs(
             config, trainer, env, carry, device_mesh(config.num_envs)
         )
@@ -289,8 +297,7 @@ def device_loop(config, programs, carry, rows, folders, watch):
     """One program call per evaluation interval; the host sees the run only there."""
     step = last_saved = int(carry.step)
     per_call = max(config.eval_freq // config.num_envs, 1) * config.num_envs
-    clock = {"start": time.time(), "start_step": step,
-             "before": rows[-1]["wall_time"] if rows else 0.0}  # fmt: skip
+    clock = start_clock(step, rows)
     watch.start(config.max_timesteps, step)
     while step < config.max_timesteps:
         until = min((step // per_call + 1) * per_call, config.max_timesteps)

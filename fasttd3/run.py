@@ -399,6 +399,13 @@ def log_row(state, trainer, eval_envs, step, clock):
     return metrics_row(state, eval_return, step, clock)
 
 
+def start_clock(step, rows):
+    """What metrics_row times against: now, the step, and the wall time logged so far
+    (a resumed run continues its clock)."""
+    before = rows[-1]["wall_time"] if rows else 0.0
+    return {"start": time.time(), "start_step": step, "before": before}
+
+
 def metrics_row(state, eval_return, step, clock):
     """One row of metrics.csv; the update metrics' running sums start again."""
     elapsed = time.time() - clock["start"]
@@ -471,8 +478,7 @@ def training_loop(config, trainer, envs, eval_envs, start, rows, folders, watch)
     warmup_rng.bit_generator.state = start.rng_state
     low, high = envs.single_action_space.low, envs.single_action_space.high
     learn_from, last_saved = first_learning_step(config), step
-    clock = {"start": time.time(), "start_step": step,
-             "before": rows[-1]["wall_time"] if rows else 0.0}  # fmt: skip
+    clock = start_clock(step, rows)
     watch.start(config.max_timesteps, step)
     while step < config.max_timesteps:
         learn = step + config.num_envs > learn_from
@@ -499,8 +505,10 @@ def training_loop(config, trainer, envs, eval_envs, start, rows, folders, watch)
             watch.logged(config, row)
         if is_due(step, config.save_freq, config.num_envs) or finished:
             check_finite(state, None, step, last_saved, folders.checkpoint)
-            saved = Checkpoint(state, step, obs, pending,
-                               warmup_rng.bit_generator.state, vector_env_state(envs))  # fmt: skip
+            rng_state = warmup_rng.bit_generator.state
+            saved = Checkpoint(
+                state, step, obs, pending, rng_state, vector_env_state(envs)
+            )
             save_checkpoint(folders.checkpoint, saved, config)
             last_saved = step
         watch.advance(config.num_envs)

@@ -115,6 +115,10 @@ BAD = [
     (["--discount", "1.5"], "--discount must be in (0, 1]"),
     (["--lr_schedule", "exponential"], "--lr_schedule must be linear, cosine or None"),
     (["--preset", "sac"], "--preset must be book, fasttd3, td3, got 'sac'"),
+    (  # checked with the preset's values: its 128 environments
+        ["--preset", "fasttd3", "--batch_size", "64"],
+        "--batch_size must be at least --num_envs (128), got 64",
+    ),
     (["--backend", "torch"], "--backend must be gym or mjx, got 'torch'"),
     (["--seed", "abc"], "--seed: invalid integer value"),
     (["--seed", "1.5"], "--seed: invalid integer value"),

@@ -74,3 +74,11 @@ def test_the_reference_points_hold_ten_seeds_per_method_task_and_budget():
         assert abs(int(row["logged_step"]) - key[2]) <= 0.02 * key[2]
     assert len(cells) == 3 * 3 * 2
     assert all(len(seeds) == 10 for seeds in cells.values())
+
+
+def test_the_td3_runs_use_the_td3_preset_values():
+    # The baseline's flags are written out (the runs must not change with a default),
+    # and must say exactly what --preset td3 says.
+    flags, _ = resolve_config(*parse_flags(experiments.TD3))
+    preset, _ = resolve_config(*parse_flags(["--preset", "td3"]))
+    assert dataclasses.replace(flags, preset="td3") == preset

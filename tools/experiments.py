@@ -30,7 +30,8 @@ HALFCHEETAH_150K = [*BASE, "--env", "HalfCheetah-v5", "--max_timesteps", "150000
 # observation normalization, one environment and one update per env step, TD3's noises,
 # tau and Adam without weight decay. The networks stay the book's (256, 128, 64 wide),
 # so that only the algorithm differs from the book's agent. Every TD3 value is a flag,
-# so a later change of the library's defaults cannot reach these runs.
+# so a later change of the library's defaults cannot reach these runs; they are the
+# values of `--preset td3` (tests/test_data.py checks that the two agree).
 TD3 = ["--num_envs", "1", "--num_updates", "1", "--no-distributional",
        "--use_target_actor", "--no-normalize_obs", "--expl_noise", "0.1",
        "--tau", "0.005", "--policy_noise", "0.2", "--noise_clip", "0.5",
@@ -75,11 +76,8 @@ EXPERIMENTS = {
     "fasttd3_values_150k": {
         "tau_0.1_smoothing_0.001": [
             *HALFCHEETAH_150K,
-            "--tau",
-            "0.1",
-            "--policy_noise",
-            "0.001",
-        ],  # fmt: skip
+            *["--tau", "0.1", "--policy_noise", "0.001"],
+        ],
     },
 }
 
@@ -152,7 +150,7 @@ def run_one(group, arm, seed, flags, scratch, commit_data, library):
         shutil.copy(results / name / file, target / file)
     if commit_data:
         files = [str(target / "config.json"), str(target / "metrics.csv")]
-        commit(files, f"Chapter 8 data: {group}/{arm}, seed {seed}")
+        commit(files, f"Run data: {group}/{arm}, seed {seed}")
     return f"done {target.relative_to(ROOT)}"
 
 
