@@ -195,3 +195,23 @@ def test_the_command_line_resumes_exactly_after_kill_9(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert metric_rows(tmp_path, "killed") == (header, rows)
+
+
+def test_devicebench_measures_both_loops_in_fresh_processes(tmp_path):
+    """`python -m fasttd3.devicebench` (chapter 10's CPU comparison), at one small size:
+    a row per loop, each with a speed, a start-up that contains its compiling, and the
+    process's memory."""
+    from fasttd3.devicebench import main as devicebench
+
+    out = tmp_path / "report.json"
+    assert devicebench(["--num_envs", "2", "--seconds", "0.3", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [(row["loop"], row["num_envs"]) for row in report["rows"]] == [
+        ("host", 2),
+        ("device", 2),
+    ]
+    for row in report["rows"]:
+        assert row["steps_per_second"] > 0
+        assert 0 < row["compile_seconds"] <= row["startup_seconds"]
+        assert row["peak_memory_mib"] > 100  # Python, JAX and a 1M-transition buffer
+    assert report["task"] == "HalfCheetah-v5"
