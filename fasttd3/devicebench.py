@@ -128,15 +128,19 @@ def compare(num_envs_list, seconds):
     for num_envs in num_envs_list:
         for loop in ("host", "device"):
             row = measure_fresh(loop, num_envs, seconds)
-            print(f"{loop:>6} N={num_envs:>5}: {row['steps_per_second']:9.0f} env steps/s,"
-                  f" start-up {row['startup_seconds']:6.1f} s"
-                  f" (compiling {row['compile_seconds']:6.1f} s),"
-                  f" peak {row['peak_memory_mib']:6.0f} MiB", flush=True)  # fmt: skip
+            print(
+                f"{loop:>6} N={num_envs:>5}:"
+                f" {row['steps_per_second']:9.0f} env steps/s,"
+                f" start-up {row['startup_seconds']:6.1f} s"
+                f" (compiling {row['compile_seconds']:6.1f} s),"
+                f" peak {row['peak_memory_mib']:6.0f} MiB",
+                flush=True,
+            )
             rows.append(row)
     return rows
 
 
-def main(argv=None):
+def run_devicebench(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m fasttd3.devicebench",
         description="The on-device loop against the host loop: env steps per second, "
@@ -161,4 +165,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_devicebench())

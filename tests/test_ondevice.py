@@ -201,10 +201,12 @@ def test_devicebench_measures_both_loops_in_fresh_processes(tmp_path):
     """`python -m fasttd3.devicebench` (chapter 10's CPU comparison), at one small size:
     a row per loop, each with a speed, a start-up that contains its compiling, and the
     process's memory."""
-    from fasttd3.devicebench import main as devicebench
+    from fasttd3.devicebench import run_devicebench
 
     out = tmp_path / "report.json"
-    assert devicebench(["--num_envs", "2", "--seconds", "0.3", "--out", str(out)]) == 0
+    assert (
+        run_devicebench(["--num_envs", "2", "--seconds", "0.3", "--out", str(out)]) == 0
+    )
     report = json.loads(out.read_text())
     assert [(row["loop"], row["num_envs"]) for row in report["rows"]] == [
         ("host", 2),
